@@ -1,0 +1,7 @@
+"""``python -m genzoo``."""
+
+import sys
+
+from genzoo.cli import main
+
+sys.exit(main())

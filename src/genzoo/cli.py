@@ -1,0 +1,143 @@
+"""``genzoo`` command line: parses arguments and calls the library; no logic of its own.
+
+Exit codes: 0 ok, 1 training gave up (divergence), 2 bad input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from genzoo.errors import GenzooError, UserError
+
+EPILOG = """examples:
+  genzoo list presets
+  genzoo train clf-digits train.epochs=3
+  genzoo sample runs/ebm-mnist --n 64 sampler.steps=200
+  genzoo eval runs/clf-digits
+  genzoo report runs/clf-digits"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit code 2
+        raise UserError(f"{message} (see genzoo {self.prog.split()[-1]} --help)"
+                        if " " in self.prog else f"{message} (see genzoo --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="genzoo", description="Train, sample, evaluate and compare deep "
+                "generative models.", epilog=EPILOG,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = p.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("list", help="list models, nets, datasets or presets")
+    s.add_argument("what", nargs="?", default="all",
+                   choices=["all", "models", "nets", "datasets", "presets"])
+
+    s = sub.add_parser("train", help="train a preset: genzoo train PRESET [key=value ...]")
+    s.add_argument("preset", help="preset name (genzoo list presets) or a YAML file")
+    s.add_argument("overrides", nargs="*", help="dotted key=value, e.g. train.epochs=5")
+    s.add_argument("--name", help="run name (default: the preset's)")
+    s.add_argument("--runs-dir", default="runs", help="folder of run directories")
+    s.add_argument("--resume", action="store_true",
+                   help="continue runs/NAME from its last checkpoint if it exists")
+
+    s = sub.add_parser("sample", help="draw samples from a trained run")
+    s.add_argument("run", type=Path)
+    s.add_argument("overrides", nargs="*", help="sampler settings, e.g. sampler.steps=200")
+    s.add_argument("--n", type=int, default=64, help="number of samples")
+    s.add_argument("--y", type=int, default=None, help="class label (conditional methods)")
+    s.add_argument("--checkpoint", default="last", help="last, best or a path")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", type=Path, help="PNG path (default RUN/samples/sample-*.png)")
+
+    s = sub.add_parser("eval", help="evaluate a trained run; writes RUN/eval.json")
+    s.add_argument("run", type=Path)
+    s.add_argument("--split", help="dataset split (default: the run's validation split)")
+    s.add_argument("--checkpoint", default="last", help="last, best or a path")
+
+    s = sub.add_parser("report", help="write an HTML report of one or more runs")
+    s.add_argument("runs", type=Path, nargs="+")
+    s.add_argument("--out", type=Path, help="HTML path (default RUN/report.html, or "
+                   "./report.html for several runs)")
+    return p
+
+
+def _list(what: str) -> None:
+    from genzoo.config import preset_names
+    from genzoo.registry import datasets, methods, nets
+
+    if what in ("all", "models"):
+        print("models:")
+        for name, cls in methods.items():
+            print(f"  {name:18s} {(cls.__doc__ or '').strip().splitlines()[0]}")
+    if what in ("all", "nets"):
+        print("nets:")
+        for name, cls in nets.items():
+            print(f"  {name:18s} {(cls.__doc__ or '').strip().splitlines()[0]}")
+    if what in ("all", "datasets"):
+        print("datasets:")
+        for name, spec in datasets.items():
+            print(f"  {name:18s} splits: {', '.join(spec.splits):24s} {spec.description}")
+    if what in ("all", "presets"):
+        print("presets:")
+        for name in preset_names():
+            print(f"  {name}")
+
+
+def run(argv: list[str]) -> int:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    # key=value overrides may come after options (argparse stops collecting them there)
+    stray = [e for e in extra if e.startswith("-") or "=" not in e]
+    if stray or (extra and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
+    if args.verb == "list":
+        _list(args.what)
+    elif args.verb == "train":
+        from genzoo.runs import train
+
+        run_dir = train(args.preset, args.overrides, runs_dir=args.runs_dir, name=args.name,
+                        resume=args.resume, quiet=args.quiet)
+        print(run_dir)
+    elif args.verb == "sample":
+        from genzoo.evaluate import sample_run
+
+        print(sample_run(args.run, args.n, y=args.y, overrides=args.overrides,
+                         checkpoint=args.checkpoint, seed=args.seed, out=args.out))
+    elif args.verb == "eval":
+        from genzoo.evaluate import evaluate_run
+
+        numbers = evaluate_run(args.run, split=args.split, checkpoint=args.checkpoint)
+        print(json.dumps(numbers, indent=2))
+    elif args.verb == "report":
+        from genzoo.viz.report import write_report
+
+        if len(args.runs) > 1 and args.out is None:
+            args.out = Path("report.html")
+        for r in args.runs:
+            if not (r / "config.yaml").is_file():
+                raise UserError(f"{r} is not a genzoo run directory (no config.yaml)")
+        print(write_report(args.runs, args.out))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``genzoo`` console script; returns the exit code."""
+    try:
+        return run(sys.argv[1:] if argv is None else argv)
+    except GenzooError as e:
+        print(f"genzoo: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("genzoo: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Errors a user can cause, and how the CLI reports them.
+
+Every failure caused by user input (a missing or corrupt file, an unknown key, a bad value, an
+unreadable checkpoint) raises a :class:`UserError`. The CLI prints its message as one line and
+exits with code 2, before anything in a run directory is written.
+"""
+
+from __future__ import annotations
+
+
+class GenzooError(Exception):
+    """Base class of genzoo's own errors; ``exit_code`` is what the CLI returns."""
+
+    exit_code = 1
+
+
+class UserError(GenzooError):
+    """Bad input: a file, key, value or checkpoint the user gave. CLI exit code 2."""
+
+    exit_code = 2
+
+
+class DataError(UserError):
+    """A dataset file is missing, corrupt, truncated or of the wrong shape."""
+
+
+class ConfigError(UserError):
+    """An unknown preset or key, a value of the wrong type or out of range."""
+
+
+class CheckpointError(UserError):
+    """A checkpoint that cannot be read, or that belongs to another method or config."""
+
+
+class TrainingDiverged(GenzooError):
+    """The divergence guard gave up after its allowed number of restarts."""

@@ -1,0 +1,1 @@
+"""genzoo.metrics (filled by later issues)."""

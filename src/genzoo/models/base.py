@@ -1,0 +1,114 @@
+"""The method contract every family implements (see DESIGN.md, "Core contracts").
+
+A method wraps its networks and owns the math: ``loss(batch)``, ``sample(n)`` and, where they
+exist, ``log_prob(x)`` / ``energy(x, y)``. The training loop calls ``train_step`` (one optimizer
+step by default; GANs override it to step several optimizers) and never needs to know the family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from genzoo.data.base import DatasetInfo
+from genzoo.data.transforms import to_float
+from genzoo.errors import UserError
+
+if TYPE_CHECKING:
+    from genzoo.optim import Optimizers
+
+
+@dataclass
+class Batch:
+    """A training batch: ``x`` (B, ...) in the method's ``data_range``, ``y`` (B,) or None."""
+
+    x: Tensor
+    y: Tensor | None = None
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(self.x.to(device, non_blocking=True),
+                     None if self.y is None else self.y.to(device, non_blocking=True))
+
+
+@dataclass
+class LossOutput:
+    """What ``Method.loss`` returns: the scalar to minimise and numbers to log."""
+
+    loss: Tensor
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class Method(nn.Module):
+    """Base class of every family.
+
+    Subclasses set ``Config`` (their config dataclass) and ``data_range`` (the range the method
+    trains in; batches are mapped there from the dataset's stored range), build their networks in
+    ``__init__(cfg, info)``, and implement ``loss``.
+    """
+
+    Config: ClassVar[type]
+    data_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    name: ClassVar[str] = ""
+
+    def __init__(self, cfg: Any, info: DatasetInfo) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.info = info
+
+    # -------------------------------------------------------------- what families implement
+    def loss(self, batch: Batch) -> LossOutput:
+        raise NotImplementedError
+
+    def sample(self, n: int, *, y: Tensor | None = None, **overrides: Any) -> Tensor:
+        """``n`` samples (n, *info.shape) in ``data_range``; ``y`` for conditional methods."""
+        raise UserError(f"method {self.name!r} does not generate samples")
+
+    @property
+    def can_sample(self) -> bool:
+        return type(self).sample is not Method.sample
+
+    # -------------------------------------------------------------- training hooks
+    def train_step(self, batch: Batch, opt: Optimizers) -> dict[str, float]:
+        """One training step; returns the numbers to log (must include ``loss``)."""
+        out = self.loss(batch)
+        opt.step("main", out.loss)
+        return {"loss": out.loss.item(), **out.metrics}
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters of each optimizer, by name; one optimizer ``main`` by default."""
+        return {"main": [p for p in self.parameters() if p.requires_grad]}
+
+    @torch.no_grad()
+    def evaluate(self, batches: Iterable[Batch]) -> dict[str, float]:
+        """Validation numbers: the loss metrics averaged over the batches (weighted by size)."""
+        totals: dict[str, float] = {}
+        count = 0
+        for batch in batches:
+            out = self.loss(batch)
+            b = len(batch.x)
+            for key, value in {"loss": out.loss.item(), **out.metrics}.items():
+                totals[key] = totals.get(key, 0.0) + value * b
+            count += b
+        return {k: v / max(count, 1) for k, v in totals.items()}
+
+    def state_for_checkpoint(self) -> dict:
+        """Extra state to checkpoint beside the weights (e.g. replay buffers)."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        """Restore what ``state_for_checkpoint`` returned."""
+
+    # -------------------------------------------------------------- data
+    def prepare(self, x: Tensor, y: Tensor | None = None) -> Batch:
+        """Stored items (uint8 images / float vectors) as a batch in ``data_range``."""
+        return Batch(to_float(x, self.info.value_range, self.data_range), y)
+
+    @property
+    def device(self) -> torch.device:
+        for tensor in self.parameters():
+            return tensor.device
+        return torch.device("cpu")

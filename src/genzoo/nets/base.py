@@ -1,0 +1,42 @@
+"""Network configs: a dataclass per backbone, selected by ``name`` in a config section.
+
+A method's config holds ``net: NetConfig``; the section ``{name: cnn, width: 32}`` is validated
+against the config class registered as ``cnn`` in ``registry.nets``. Each config builds its
+module with ``build(in_shape, out_dim)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from torch import nn
+
+from genzoo.config import param
+from genzoo.registry import Registry, nets
+
+
+@dataclass
+class NetConfig:
+    """Base of network configs; ``name`` picks the registered subclass."""
+
+    registry: ClassVar[Registry] = nets
+    name: str = param("", "registered network name (genzoo list nets)")
+
+    def build(self, in_shape: tuple[int, ...], out_dim: int) -> nn.Module:
+        """A module mapping (B, *in_shape) to (B, out_dim)."""
+        raise NotImplementedError
+
+
+def activation(name: str, slope: float = 0.2) -> nn.Module:
+    """An activation by name: relu, leaky_relu, swish/silu, elu, tanh, softplus."""
+    table = {
+        "relu": nn.ReLU, "silu": nn.SiLU, "swish": nn.SiLU, "elu": nn.ELU, "tanh": nn.Tanh,
+        "softplus": nn.Softplus, "gelu": nn.GELU,
+    }
+    if name == "leaky_relu":
+        return nn.LeakyReLU(slope)
+    return table[name]()
+
+
+ACTIVATIONS = ("relu", "leaky_relu", "silu", "swish", "elu", "tanh", "softplus", "gelu")

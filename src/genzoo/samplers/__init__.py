@@ -1,0 +1,1 @@
+"""genzoo.samplers (filled by later issues)."""

@@ -1,0 +1,45 @@
+"""Run under torchrun by test_ddp.py.
+
+1. ``runs.train`` end to end (the test checks that only rank 0 wrote one run directory).
+2. ``fit`` on a method whose ranks start from *different* weights (seeded by rank): after
+   training every rank must hold rank 0's broadcast-then-trained parameters. Each rank saves
+   its parameters outside the run directory for the test to compare.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from genzoo import distributed
+from genzoo.checkpoint import seed_everything
+from genzoo.config import resolve_config
+from genzoo.runs import build_method, load_data, train
+from genzoo.train import fit
+
+OVERRIDES = ["train.steps=12", "train.batch_size=16", "train.log_every=1", "train.ckpt_every=5",
+             "model.net.norm=batch", "train.eval_every=6"]
+
+
+def main(out: Path) -> None:
+    train("clf-digits", OVERRIDES, runs_dir=out / "runs", quiet=True)
+    ctx = distributed.setup()
+    cfg = resolve_config("clf-digits", OVERRIDES)
+    data = load_data(cfg, "train")
+    seed_everything(100 + ctx.rank)
+    method = build_method(cfg, data.info)
+    run_dir = out / "fit"
+    if ctx.is_main:
+        run_dir.mkdir()
+    distributed.barrier()
+    fit(method, data, cfg, run_dir, quiet=True)
+    torch.save(method.state_dict(), out / f"rank{ctx.rank}.pt")
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

@@ -1,0 +1,159 @@
+"""The training loop: learning, exact resume after a kill, divergence guard, EMA, clipping."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from genzoo.checkpoint import load_checkpoint
+from genzoo.config import resolve_config
+from genzoo.errors import CheckpointError, TrainingDiverged
+from genzoo.runs import load, train
+
+
+def records(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_classifier_learns_digits(tmp_path):
+    run = train("clf-digits", ["train.epochs=4", "train.eval_every=1000"], runs_dir=tmp_path,
+                quiet=True)
+    val = [r for r in records(run) if r.get("split") == "val"]
+    assert val[-1]["acc"] > 0.8, val[-1]
+    assert (run / "checkpoints" / "last.pt").is_file() and (run / "checkpoints" / "best.pt").is_file()
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["train"]["epochs"] == 4 and saved["method"] == "classifier"
+    m = load(run)
+    assert not m.training and m.info.name == "digits"
+
+
+def test_new_run_never_overwrites(tmp_path):
+    a = train("clf-digits", ["train.steps=2"], runs_dir=tmp_path, quiet=True)
+    b = train("clf-digits", ["train.steps=2"], runs_dir=tmp_path, quiet=True)
+    assert a.name == "clf-digits" and b.name == "clf-digits-2"
+
+
+def _buffered_preset(tmp_path: Path, **model) -> Path:
+    preset = {
+        "method": "test-buffered",
+        "model": {"capacity": 32, "steps": 2, **model},
+        "data": {"name": "digits", "val_split": "test", "val_limit": 64},
+        "train": {"steps": 60, "batch_size": 16, "lr": 1e-3, "log_every": 1, "ckpt_every": 7,
+                  "eval_every": 20, "num_threads": 1, "warmup_steps": 5, "schedule": "cosine",
+                  "grad_clip": 5.0, "ema_decay": 0.9},
+    }
+    path = tmp_path / "buffered.yaml"
+    path.write_text(yaml.safe_dump(preset))
+    return path
+
+
+def _state(run: Path) -> dict:
+    return load_checkpoint(run / "checkpoints" / "last.pt")
+
+
+def test_resume_after_kill_is_bitwise_identical(tmp_path, env):
+    """N steps straight vs killed (SIGKILL) at step 25 and resumed to N: identical state."""
+    preset = _buffered_preset(tmp_path)
+    straight = train(str(preset), runs_dir=tmp_path / "a", quiet=True)
+
+    cmd = [sys.executable, "-m", "genzoo", "--quiet", "train", str(preset), "--runs-dir",
+           str(tmp_path / "b"), "--name", "killed", "model.kill_at=25"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    killed = tmp_path / "b" / "killed"
+    assert load_checkpoint(killed / "checkpoints" / "last.pt")["loop"]["step"] == 21
+    assert max(r["step"] for r in records(killed)) >= 24  # work past the checkpoint was lost
+
+    resumed = train(str(preset), ["model.kill_at=0"], runs_dir=tmp_path / "b", name="killed",
+                    resume=True, quiet=True)
+    assert resumed == killed
+    a, b = _state(straight), _state(resumed)
+    assert a["loop"]["step"] == b["loop"]["step"] == 60
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+        assert torch.equal(a["ema"][key], b["ema"][key]), key
+    assert torch.equal(a["extra"]["buffer"], b["extra"]["buffer"])
+    assert a["extra"]["pushes"] == b["extra"]["pushes"] == 60
+    opt_a, opt_b = a["optim"]["optimizers"]["main"], b["optim"]["optimizers"]["main"]
+    for k, s in opt_a["state"].items():
+        assert torch.equal(s["exp_avg"], opt_b["state"][k]["exp_avg"])
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+    # the log has each step once, as if never interrupted
+    steps = [r["step"] for r in records(resumed) if r.get("split") == "train"]
+    assert steps == list(range(1, 61))
+    straight_losses = [r["loss"] for r in records(straight) if r.get("split") == "train"]
+    resumed_losses = [r["loss"] for r in records(resumed) if r.get("split") == "train"]
+    assert straight_losses == resumed_losses
+
+
+def test_divergence_rolls_back_and_completes(tmp_path):
+    run = train("clf-digits", ["method=test-nan", "model.nan_at=[15]", "train.steps=40",
+                               "train.ckpt_every=10", "train.log_every=1",
+                               "train.guard.lr_factor=0.5", "train.warmup_steps=0",
+                               "train.schedule=constant"], runs_dir=tmp_path, quiet=True)
+    recs = records(run)
+    events = [r for r in recs if r.get("event") == "restart"]
+    assert len(events) == 1
+    assert events[0]["resumed_from"] == 10 and "non-finite loss" in events[0]["reason"]
+    assert events[0]["lr_scale"] == 0.5
+    train_recs = [r for r in recs if r.get("split") == "train"]
+    assert train_recs[-1]["step"] == 40 and train_recs[-1]["restarts"] == 1
+    ck = _state(run)
+    assert ck["loop"]["restarts"] == 1 and ck["loop"]["lr_scale"] == 0.5
+    assert all(torch.isfinite(v).all() for v in ck["model"].values())
+    # after the restart the learning rate is halved
+    assert next(r for r in train_recs if r["step"] == 10)["lr"] == 2e-3
+    assert [r for r in train_recs if r["step"] == 11][-1]["lr"] == 1e-3
+
+
+def test_divergence_guard_gives_up(tmp_path):
+    with pytest.raises(TrainingDiverged, match="restarted 2 times"):
+        train("clf-digits", ["method=test-nan", "model.always_nan=true", "train.steps=10",
+                             "train.guard.max_restarts=2"], runs_dir=tmp_path, quiet=True)
+    recs = records(tmp_path / "clf-digits")
+    assert sum(r.get("event") == "restart" for r in recs) == 2
+
+
+def test_exploding_loss_counts_as_divergence(tmp_path):
+    with pytest.raises(TrainingDiverged, match="exploding loss"):
+        train("clf-digits", ["train.steps=5", "train.guard.max_abs_loss=1e-9",
+                             "train.guard.max_restarts=0"], runs_dir=tmp_path, quiet=True)
+
+
+def test_ema_and_clipping_are_recorded(tmp_path):
+    run = train("clf-digits", ["train.steps=12", "train.ema_decay=0.5", "train.grad_clip=0.1",
+                               "train.log_every=4"], runs_dir=tmp_path, quiet=True)
+    recs = [r for r in records(run) if r.get("split") == "train"]
+    assert all("grad_norm/main" in r for r in recs)
+    ck = _state(run)
+    differs = [not torch.equal(ck["ema"][k], ck["model"][k]) for k in ck["model"]]
+    assert any(differs)
+    m_ema, m_raw = load(run), load(run, ema=False)
+    key = next(iter(ck["model"]))
+    assert torch.equal(m_ema.state_dict()[key], ck["ema"][key])
+    assert torch.equal(m_raw.state_dict()[key], ck["model"][key])
+
+
+def test_init_from_checks_the_method(tmp_path):
+    a = train(str(_buffered_preset(tmp_path)), ["train.steps=2"], runs_dir=tmp_path, quiet=True)
+    with pytest.raises(CheckpointError, match="is from method 'test-buffered', not 'classifier'"):
+        train("clf-digits", [f"train.init_from={a}/checkpoints/last.pt", "train.steps=1"],
+              runs_dir=tmp_path, quiet=True)
+    b = train("clf-digits", ["train.steps=3"], runs_dir=tmp_path, quiet=True)
+    c = train("clf-digits", [f"train.init_from={b}/checkpoints/last.pt", "train.steps=1",
+                             "train.lr=1e-12"], runs_dir=tmp_path, quiet=True)
+    wb, wc = _state(b)["model"], _state(c)["model"]
+    assert all(torch.allclose(wb[k], wc[k], atol=1e-6) for k in wb)
+
+
+def test_resolved_config_is_what_ran(tmp_path):
+    cfg = resolve_config("clf-digits", ["train.steps=3"])
+    run = train(cfg, runs_dir=tmp_path, quiet=True)
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["config"] == cfg.to_dict()
