@@ -59,7 +59,8 @@ def test_bad_values_name_what_was_expected(data, words):
 def test_nested_section_paths_in_errors():
     with pytest.raises(ConfigError, match=r"train\.guard\.max_restarts: expected a number >= 0"):
         from_dict(TrainConfig, {"epochs": 1, "guard": {"max_restarts": -2}}, "train")
-    with pytest.raises(ConfigError, match=r"unknown key 'train\.lrr'; valid keys in 'train': seed, epochs"):
+    with pytest.raises(ConfigError,
+                       match=r"unknown key 'train\.lrr'; valid keys in 'train': seed, epochs"):
         from_dict(TrainConfig, {"epochs": 1, "lrr": 1}, "train")
 
 

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from genzoo.config import from_dict
 from genzoo.config import TrainConfig as TC
+from genzoo.config import from_dict
 from genzoo.optim import EMA, lr_factor
 
 
@@ -23,14 +23,15 @@ def test_warmup_is_linear_then_constant():
 
 def test_cosine_endpoints_and_midpoint():
     c = cfg(schedule="cosine", min_lr_ratio=0.1)
-    assert lr_factor(0, c, 101) == pytest.approx(1.0)
-    assert lr_factor(50, c, 101) == pytest.approx(0.1 + 0.9 * 0.5)
-    assert lr_factor(100, c, 101) == pytest.approx(0.1)
+    assert lr_factor(0, c, 100) == pytest.approx(1.0)
+    assert lr_factor(50, c, 100) == pytest.approx(0.1 + 0.9 * 0.5)
+    assert lr_factor(99, c, 100) > 0.1
+    assert lr_factor(100, c, 100) == pytest.approx(0.1)
 
 
 def test_linear_and_step_schedules():
     c = cfg(schedule="linear")
-    assert lr_factor(25, c, 51) == pytest.approx(0.5)
+    assert lr_factor(25, c, 50) == pytest.approx(0.5)
     c = cfg(schedule="step", milestones=[10, 20], gamma=0.5)
     assert [lr_factor(s, c, 100) for s in (9, 10, 19, 20, 99)] == [1, 0.5, 0.5, 0.25, 0.25]
 

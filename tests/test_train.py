@@ -27,7 +27,7 @@ def test_classifier_learns_digits(tmp_path):
                 quiet=True)
     val = [r for r in records(run) if r.get("split") == "val"]
     assert val[-1]["acc"] > 0.8, val[-1]
-    assert (run / "checkpoints" / "last.pt").is_file() and (run / "checkpoints" / "best.pt").is_file()
+    assert all((run / "checkpoints" / f"{k}.pt").is_file() for k in ("last", "best"))
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["train"]["epochs"] == 4 and saved["method"] == "classifier"
     m = load(run)

@@ -91,7 +91,7 @@ class TrainConfig:
     schedule: Literal["constant", "cosine", "linear", "step"] = param(
         "constant", "learning-rate schedule after warm-up")
     min_lr_ratio: float = param(0.0, "final lr / lr for cosine and linear schedules", ge=0, le=1)
-    milestones: tuple[int, ...] = param((), "steps at which the 'step' schedule multiplies by gamma")
+    milestones: tuple[int, ...] = param((), "steps where the 'step' schedule multiplies by gamma")
     gamma: float = param(0.1, "factor of the 'step' schedule", gt=0)
     grad_clip: float | None = param(None, "clip the gradient norm to this", gt=0)
     ema_decay: float | None = param(None, "keep an exponential moving average of the weights",
@@ -220,7 +220,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
             if len(value) != len(args):
                 raise ConfigError(f"{key}: expected {len(args)} values, got {list(value)!r}")
-            items = [_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args))]
+            pairs = enumerate(zip(value, args, strict=True))
+            items = [_coerce(v, a, f"{key}[{i}]") for i, (v, a) in pairs]
         else:
             items = [_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items

@@ -21,14 +21,15 @@ def lr_factor(step: int, cfg: TrainConfig, total_steps: int) -> float:
     """Multiplier of the base learning rate at ``step`` (0-based) of ``total_steps``.
 
     Linear warm-up from ``1/warmup_steps`` to 1 over ``warmup_steps``, then ``cfg.schedule``:
-    constant; cosine or linear decay to ``min_lr_ratio`` at the last step; or ``step``, which
+    constant; cosine or linear decay reaching ``min_lr_ratio`` at ``total_steps`` (so the last
+    step still learns); or ``step``, which
     multiplies by ``gamma`` at each milestone passed.
     """
     if step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     if cfg.schedule == "step":
         return cfg.gamma ** sum(step >= m for m in cfg.milestones)
-    span = max(1, total_steps - 1 - cfg.warmup_steps)
+    span = max(1, total_steps - cfg.warmup_steps)
     progress = min(1.0, (step - cfg.warmup_steps) / span)
     low = cfg.min_lr_ratio
     if cfg.schedule == "cosine":

@@ -19,8 +19,13 @@ import torch
 from tqdm import tqdm
 
 from genzoo import distributed
-from genzoo.checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, \
-    set_rng_state
+from genzoo.checkpoint import (
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+)
 from genzoo.config import RunConfig
 from genzoo.data.base import Dataset
 from genzoo.errors import ConfigError, TrainingDiverged
