@@ -52,8 +52,8 @@ class DataConfig:
     """Which dataset a run trains on and how it is read."""
 
     name: str = param("digits", "registered dataset name (genzoo list datasets)")
-    train_split: str = param("train", "split used for training")
-    val_split: str | None = param("test", "split used for validation; null for none")
+    train_split: str | None = param(None, "split used for training; null: the first split")
+    val_split: str | None = param(None, "split used for validation; null for none")
     root: str | None = param(None, "data folder; default $GENZOO_DATA or ~/.cache/genzoo/data")
     verify: bool = param(True, "check every file against its published checksum")
     download: bool = param(True, "download missing files from their origin")

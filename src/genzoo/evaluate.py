@@ -16,6 +16,7 @@ import torch
 
 from genzoo.config import parse_overrides
 from genzoo.errors import UserError
+from genzoo.registry import datasets
 from genzoo.runs import load, load_data, read_run_config
 
 
@@ -57,7 +58,8 @@ def evaluate_run(run: Path | str, *, split: str | None = None,
 
     run_dir = Path(run)
     cfg = read_run_config(run_dir)
-    split = split or cfg.data.val_split or cfg.data.train_split
+    split = split or cfg.data.val_split or cfg.data.train_split or \
+        datasets.get(cfg.data.name).splits[0]
     data = load_data(cfg, split)
     method = load(run_dir, checkpoint=checkpoint)
     torch.manual_seed(cfg.train.seed)

@@ -6,8 +6,9 @@ A family registers itself where it is defined::
     class Classifier(Method): ...
 
 Lookups of unknown names raise :class:`~genzoo.errors.ConfigError` listing the valid names.
-``load_all()`` imports genzoo's own packages (which fill the registries) and any plugin modules
-named in ``$GENZOO_PLUGINS`` (comma-separated), so users can add their own families.
+A registry imports only its own package on first use (so a broken model file cannot break data
+loading), then the plugin modules named in ``$GENZOO_PLUGINS`` (comma-separated), so users can
+add their own families, networks and datasets.
 """
 
 from __future__ import annotations
@@ -25,9 +26,16 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """A named collection of objects of one kind (``kind`` is used in error messages)."""
 
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
+    def __init__(self, kind: str, package: str) -> None:
+        self.kind, self.package = kind, package
         self._items: dict[str, T] = {}
+        self._loaded = False
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            importlib.import_module(self.package)
+            load_plugins()
 
     def register(self, name: str, obj: T | None = None) -> Callable[[T], T] | T:
         """Register ``obj`` under ``name``; without ``obj``, return a decorator."""
@@ -41,45 +49,43 @@ class Registry(Generic[T]):
         return add if obj is None else add(obj)
 
     def get(self, name: str) -> T:
-        load_all()
+        self._load()
         if name not in self._items:
             valid = ", ".join(sorted(self._items)) or "(none)"
             raise ConfigError(f"unknown {self.kind} {name!r}; valid: {valid}")
         return self._items[name]
 
     def names(self) -> list[str]:
-        load_all()
+        self._load()
         return sorted(self._items)
 
     def items(self) -> Iterator[tuple[str, T]]:
-        load_all()
+        self._load()
         return iter(sorted(self._items.items()))
 
     def __contains__(self, name: object) -> bool:
-        load_all()
+        self._load()
         return name in self._items
 
 
-methods: Registry = Registry("method")
-nets: Registry = Registry("network")
-datasets: Registry = Registry("dataset")
-samplers: Registry = Registry("sampler")
-metrics: Registry = Registry("metric")
+methods: Registry = Registry("method", "genzoo.models")
+nets: Registry = Registry("network", "genzoo.nets")
+datasets: Registry = Registry("dataset", "genzoo.data")
+samplers: Registry = Registry("sampler", "genzoo.samplers")
+metrics: Registry = Registry("metric", "genzoo.metrics")
 
-_PACKAGES = ("genzoo.nets", "genzoo.data", "genzoo.models", "genzoo.samplers", "genzoo.metrics")
-_loaded = False
+_plugins_loaded = False
 
 
-def load_all() -> None:
-    """Import the packages that register genzoo's objects, then ``$GENZOO_PLUGINS``."""
-    global _loaded
-    if _loaded:
+def load_plugins() -> None:
+    """Import the modules named in ``$GENZOO_PLUGINS`` (once per process)."""
+    global _plugins_loaded
+    if _plugins_loaded:
         return
-    _loaded = True
-    for package in _PACKAGES:
-        importlib.import_module(package)
+    _plugins_loaded = True
     for plugin in filter(None, os.environ.get("GENZOO_PLUGINS", "").split(",")):
         try:
             importlib.import_module(plugin.strip())
         except ImportError as e:
-            raise ConfigError(f"cannot import plugin {plugin!r} from $GENZOO_PLUGINS: {e}") from e
+            raise ConfigError(f"cannot import plugin {plugin!r} from $GENZOO_PLUGINS: {e}") \
+                from e

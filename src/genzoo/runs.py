@@ -34,14 +34,11 @@ from genzoo.registry import methods
 _META_KEYS = ("command",)
 
 
-def load_data(cfg: RunConfig, split: str | None) -> Dataset | None:
-    """The configured dataset's ``split`` (None for no split), honouring ``data.limit``."""
-    if split is None:
-        return None
+def load_data(cfg: RunConfig, split: str | None, limit: int | None = None) -> Dataset:
+    """The configured dataset's ``split`` (None: its first split), first ``limit`` items."""
     d = cfg.data
     data = load_dataset(d.name, split, root=d.root, verify=d.verify, download=d.download,
                         **d.options)
-    limit = d.limit if split == d.train_split else d.val_limit
     return data.subset(slice(0, limit)) if limit else data
 
 
@@ -112,8 +109,9 @@ def train(preset: str | RunConfig, overrides: list[str] | None = None, *,
     ctx = distributed.setup()
 
     # 1. everything that can fail on user input, before the run directory is touched
-    train_data = load_data(cfg, cfg.data.train_split)
-    val_data = load_data(cfg, cfg.data.val_split)
+    train_data = load_data(cfg, cfg.data.train_split, cfg.data.limit)
+    val_data = None if cfg.data.val_split is None else \
+        load_data(cfg, cfg.data.val_split, cfg.data.val_limit)
     seed_everything(cfg.train.seed)
     method = build_method(cfg, train_data.info)
     run_dir = runs_dir / cfg.name
