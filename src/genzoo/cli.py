@@ -70,14 +70,11 @@ def _list(what: str) -> None:
     from genzoo.config import preset_names
     from genzoo.registry import datasets, methods, nets
 
-    if what in ("all", "models"):
-        print("models:")
-        for name, cls in methods.items():
-            print(f"  {name:18s} {(cls.__doc__ or '').strip().splitlines()[0]}")
-    if what in ("all", "nets"):
-        print("nets:")
-        for name, cls in nets.items():
-            print(f"  {name:18s} {(cls.__doc__ or '').strip().splitlines()[0]}")
+    for section, registry in (("models", methods), ("nets", nets)):
+        if what in ("all", section):
+            print(f"{section}:")
+            for name, cls in registry.items():
+                print(f"  {name:18s} {(cls.__doc__ or '').strip().splitlines()[0]}")
     if what in ("all", "datasets"):
         print("datasets:")
         for name, spec in datasets.items():

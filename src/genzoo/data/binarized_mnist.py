@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from genzoo.data.base import Dataset, DatasetInfo, DatasetSpec
-from genzoo.data.files import RemoteFile, fetch, read_gzip, source_url
+from genzoo.data.files import RemoteFile, fetch, read_file, source_url
 from genzoo.errors import DataError
 from genzoo.registry import datasets
 
@@ -105,14 +105,7 @@ def _locate(split: str, root: Path, verify: bool, download: bool) -> Path:
 def load_binarized_mnist(split: str, root: Path, verify: bool, download: bool) -> Dataset:
     """Binarized MNIST: uint8 0/1 ``(N, 1, 28, 28)``, no labels."""
     path = _locate(split, root, verify, download)
-    if path.suffix == ".gz":
-        data = read_gzip(path)
-    else:
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise DataError(f"cannot read {path}: {e}") from e
-    x = parse_amat(data, path)
+    x = parse_amat(read_file(path), path)
     info = DatasetInfo(
         name="binarized-mnist",
         shape=(1, 28, 28),

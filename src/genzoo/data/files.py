@@ -195,6 +195,16 @@ def _download(f: RemoteFile, url: str, path: Path, *, verify: bool) -> None:
         _digests[(str(path.resolve()), st.st_size, st.st_mtime_ns, algorithm)] = expected
 
 
+def read_file(path: Path) -> bytes:
+    """The bytes of ``path``, decompressed when it ends in ``.gz``; DataError if unreadable."""
+    if path.suffix == ".gz":
+        return read_gzip(path)
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e}") from e
+
+
 def read_gzip(path: Path) -> bytes:
     """The decompressed bytes of a gzip file; :class:`DataError` if it is not valid gzip."""
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genzoo.data.files import read_gzip
+from genzoo.data.files import read_file
 from genzoo.errors import DataError
 
 MAGIC_LABELS = 2049
@@ -60,14 +60,7 @@ def parse_idx(data: bytes, source: Path | str, *, magic: int) -> np.ndarray:
 
 def read_idx(path: Path, *, magic: int) -> np.ndarray:
     """Read a gzip-compressed (``.gz``) or plain IDX file; see :func:`parse_idx`."""
-    if path.suffix == ".gz":
-        data = read_gzip(path)
-    else:
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise DataError(f"cannot read {path}: {e}") from e
-    return parse_idx(data, path, magic=magic)
+    return parse_idx(read_file(path), path, magic=magic)
 
 
 def read_idx_pair(images: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
