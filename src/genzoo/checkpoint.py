@@ -9,14 +9,13 @@ killed mid-write never leaves a broken checkpoint.
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from genzoo.atomic import atomic_open
 from genzoo.errors import CheckpointError
 
 FORMAT = 1
@@ -24,17 +23,8 @@ FORMAT = 1
 
 def save_checkpoint(payload: dict, path: Path) -> None:
     """Write ``payload`` to ``path`` atomically (temp file + fsync + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **payload}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as f:
+        torch.save({"format": FORMAT, **payload}, f)
 
 
 def load_checkpoint(path: Path | str, method: str | None = None) -> dict:

@@ -8,12 +8,12 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import torch
 
+from genzoo.atomic import atomic_write_text
 from genzoo.config import parse_overrides
 from genzoo.errors import UserError
 from genzoo.registry import datasets
@@ -67,7 +67,5 @@ def evaluate_run(run: Path | str, *, split: str | None = None,
                method.evaluate(eval_batches(method, data, cfg.train.batch_size)).items()}
     path = run_dir / "eval.json"
     previous = json.loads(path.read_text()) if path.is_file() else {}
-    tmp = run_dir / ".eval.json.tmp"
-    tmp.write_text(json.dumps({**previous, **numbers}, indent=2))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps({**previous, **numbers}, indent=2))
     return numbers

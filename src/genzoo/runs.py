@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 import yaml
 
 from genzoo import distributed
+from genzoo.atomic import atomic_write_text
 from genzoo.checkpoint import load_checkpoint, seed_everything
 from genzoo.config import RunConfig, build_run_config, resolve_config
 from genzoo.data import load_dataset
@@ -71,9 +71,7 @@ def unique_run_dir(runs_dir: Path, name: str) -> Path:
 
 def write_run_config(run_dir: Path, cfg: RunConfig, command: str) -> None:
     text = yaml.safe_dump({"command": command, **cfg.to_dict()}, sort_keys=False)
-    tmp = run_dir / ".config.yaml.tmp"
-    tmp.write_text(text)
-    os.replace(tmp, run_dir / "config.yaml")
+    atomic_write_text(run_dir / "config.yaml", text)
 
 
 def read_run_config(run_dir: Path | str) -> RunConfig:

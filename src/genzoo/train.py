@@ -19,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from genzoo import distributed
+from genzoo.atomic import atomic_write_text
 from genzoo.checkpoint import (
     load_checkpoint,
     rng_state,
@@ -113,9 +114,7 @@ class MetricLog:
                     kept.append(line)
             except json.JSONDecodeError:
                 continue  # a line cut short when the process was killed
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        tmp.replace(self.path)
+        atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 
     def write(self, record: dict) -> None:
         if self.enabled:
