@@ -14,8 +14,9 @@ import yaml
 
 from genzoo.checkpoint import load_checkpoint
 from genzoo.config import resolve_config
-from genzoo.errors import CheckpointError, TrainingDiverged
+from genzoo.errors import CheckpointError, ConfigError, TrainingDiverged
 from genzoo.runs import load, train
+from genzoo.train import pick_device
 
 
 def records(run: Path) -> list[dict]:
@@ -157,3 +158,23 @@ def test_resolved_config_is_what_ran(tmp_path):
     cfg = resolve_config("clf-digits", ["train.steps=3"])
     run = train(cfg, runs_dir=tmp_path, quiet=True)
     assert load_checkpoint(run / "checkpoints" / "last.pt")["config"] == cfg.to_dict()
+
+
+def test_device_choice():
+    assert pick_device("cpu") == torch.device("cpu")
+    assert pick_device("auto").type in ("cuda", "mps", "cpu")
+    with pytest.raises(ConfigError, match="train.device: expected auto"):
+        pick_device("tpu9")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device"):
+            pick_device("cuda")
+
+
+def test_amp_is_a_no_op_without_cuda(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this checks the CPU fallback")
+    a = train("clf-digits", ["train.steps=5"], runs_dir=tmp_path / "a", quiet=True)
+    b = train("clf-digits", ["train.steps=5", "train.amp=true", "train.amp_dtype=fp16"],
+              runs_dir=tmp_path / "b", quiet=True)
+    wa, wb = _state(a)["model"], _state(b)["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
