@@ -18,12 +18,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from common import write_result
 
 from genzoo.checkpoint import seed_everything
 from genzoo.config import resolve_config
 from genzoo.runs import build_method, load_data
 from genzoo.train import BatchStream, fit
+
+from common import write_result
 
 STEPS, REPEATS = 600, 5
 

@@ -58,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("run", type=Path)
     s.add_argument("--split", help="dataset split (default: the run's validation split)")
     s.add_argument("--checkpoint", default="last", help="last, best or a path")
+    s.add_argument("--samples", type=int, default=1000,
+                   help="samples scored by the dataset's judge (generative methods)")
+    s.add_argument("--no-judge", action="store_true", help="skip the judge metrics")
+    s.add_argument("--no-figures", action="store_true", help="skip the method's figures")
 
     s = sub.add_parser("report", help="write an HTML report of one or more runs")
     s.add_argument("runs", type=Path, nargs="+")
@@ -110,7 +114,9 @@ def run(argv: list[str]) -> int:
     elif args.verb == "eval":
         from genzoo.evaluate import evaluate_run
 
-        numbers = evaluate_run(args.run, split=args.split, checkpoint=args.checkpoint)
+        numbers = evaluate_run(args.run, split=args.split, checkpoint=args.checkpoint,
+                               figures=not args.no_figures, judge=not args.no_judge,
+                               num_samples=args.samples)
         print(json.dumps(numbers, indent=2))
     elif args.verb == "report":
         from genzoo.viz.report import write_report

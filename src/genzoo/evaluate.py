@@ -15,7 +15,12 @@ import torch
 
 from genzoo.atomic import atomic_write_text
 from genzoo.config import parse_overrides
+from genzoo.data.base import Dataset
+from genzoo.data.transforms import to_float
 from genzoo.errors import UserError
+from genzoo.judges import JUDGE_PRESETS, load_judge
+from genzoo.metrics.judge import Judge, sample_scores
+from genzoo.models.base import Method
 from genzoo.registry import datasets
 from genzoo.runs import load, load_data, read_run_config
 
@@ -51,9 +56,37 @@ def sample_run(run: Path | str, n: int = 64, *, y: int | None = None,
     return Path(out)
 
 
-def evaluate_run(run: Path | str, *, split: str | None = None,
-                 checkpoint: str = "last") -> dict[str, float]:
-    """The method's evaluation numbers on ``split``; merged into ``RUN/eval.json``."""
+def judge_samples(method: Method, test: Dataset, n: int = 1000,
+                  judge: Judge | None = None) -> dict[str, float]:
+    """Judge numbers of ``n`` samples of a generative image method (empty when there is no
+    judge for its dataset). Conditional methods get ``n / K`` samples of each class."""
+    if not (method.can_sample and method.info.kind == "image"):
+        return {}
+    if judge is None:
+        if method.info.name not in JUDGE_PRESETS:
+            return {}
+        judge = load_judge(method.info.name, quiet=False)
+    k = method.info.num_classes
+    labels = torch.arange(n) % k if getattr(method, "conditional", False) and k else None
+    chunks = []
+    for start in range(0, n, 100):
+        y = None if labels is None else labels[start:start + 100].to(method.device)
+        chunks.append(method.sample(min(100, n - start), y=y).detach().float().cpu())
+    reference = to_float(test.x[:max(n, 1000)], test.info.value_range)
+    return sample_scores(judge, torch.cat(chunks), reference, method.data_range, labels)
+
+
+def evaluate_run(run: Path | str, *, split: str | None = None, checkpoint: str = "last",
+                 figures: bool = True, judge: bool = True,
+                 num_samples: int = 1000) -> dict[str, float]:
+    """The method's evaluation numbers on ``split``, merged into ``RUN/eval.json``.
+
+    With ``figures``, the method's own figures are written to ``RUN/figures/`` (captions in
+    ``figures/captions.json``), where ``genzoo report`` finds them. With ``judge``, a generative
+    image method's ``num_samples`` samples are scored by its dataset's judge (trained and cached
+    on first use): confidence, predicted-class entropy, judge-FID against the split, and the
+    accuracy on the intended labels for conditional methods.
+    """
     from genzoo.train import eval_batches
 
     run_dir = Path(run)
@@ -65,7 +98,18 @@ def evaluate_run(run: Path | str, *, split: str | None = None,
     torch.manual_seed(cfg.train.seed)
     numbers = {f"{split}/{k}": v for k, v in
                method.evaluate(eval_batches(method, data, cfg.train.batch_size)).items()}
-    path = run_dir / "eval.json"
-    previous = json.loads(path.read_text()) if path.is_file() else {}
-    atomic_write_text(path, json.dumps({**previous, **numbers}, indent=2))
+    if judge:
+        numbers.update(judge_samples(method, data, num_samples))
+    _merge_json(run_dir / "eval.json", numbers)
+    if figures:
+        train = load_data(cfg, cfg.data.train_split, cfg.data.limit)
+        captions = method.figures(run_dir / "figures", train, data)
+        if captions:
+            _merge_json(run_dir / "figures" / "captions.json", captions)
     return numbers
+
+
+def _merge_json(path: Path, update: dict) -> None:
+    """Update the JSON object stored at ``path`` (created if missing) atomically."""
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    atomic_write_text(path, json.dumps({**previous, **update}, indent=2))

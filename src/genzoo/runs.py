@@ -146,6 +146,29 @@ def checkpoint_path(run_dir: Path, which: str = "last") -> Path:
     return Path(which)
 
 
+def method_from_checkpoint(ckpt: dict, path: Path, ema: bool = True) -> Method:
+    """The method a checkpoint payload describes (its own config and dataset info)."""
+    try:
+        cfg = build_run_config(ckpt["config"])
+        info = DatasetInfo(**{k: tuple(v) if isinstance(v, list) else v
+                              for k, v in ckpt["info"].items()})
+    except (KeyError, TypeError):
+        raise CheckpointError(f"checkpoint {path} has no usable config or dataset info") \
+            from None
+    method = build_method(cfg, info)
+    weights = ckpt["ema"] if ema and ckpt.get("ema") is not None else ckpt["model"]
+    _load_weights(method, {"model": weights}, path)
+    method.load_extra_state(ckpt["extra"])
+    return method.eval()
+
+
+def load_checkpoint_method(path: Path | str, *, ema: bool = True,
+                           device: str | torch.device = "cpu") -> Method:
+    """Rebuild a trained method from one checkpoint file (e.g. a cached judge)."""
+    path = Path(path)
+    return method_from_checkpoint(load_checkpoint(path), path, ema).to(device)
+
+
 def load(run: Path | str, *, checkpoint: str = "last", ema: bool = True,
          device: str | torch.device = "cpu") -> Method:
     """Rebuild a trained method from its run directory alone (in eval mode).
@@ -159,14 +182,4 @@ def load(run: Path | str, *, checkpoint: str = "last", ema: bool = True,
     run_dir = Path(run)
     cfg = read_run_config(run_dir)
     path = checkpoint_path(run_dir, checkpoint)
-    ckpt = load_checkpoint(path, cfg.method)
-    try:
-        info = DatasetInfo(**{k: tuple(v) if isinstance(v, list) else v
-                              for k, v in ckpt["info"].items()})
-    except (KeyError, TypeError):
-        raise CheckpointError(f"checkpoint {path} has no dataset info") from None
-    method = build_method(cfg, info)
-    weights = ckpt["ema"] if ema and ckpt.get("ema") is not None else ckpt["model"]
-    _load_weights(method, {"model": weights}, path)
-    method.load_extra_state(ckpt["extra"])
-    return method.to(device).eval()
+    return method_from_checkpoint(load_checkpoint(path, cfg.method), path, ema).to(device)

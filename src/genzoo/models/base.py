@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from genzoo.data.base import DatasetInfo
+from genzoo.data.base import Dataset, DatasetInfo
 from genzoo.data.transforms import to_float
 from genzoo.errors import UserError
 
@@ -94,6 +95,13 @@ class Method(nn.Module):
                 totals[key] = totals.get(key, 0.0) + value * b
             count += b
         return {k: v / max(count, 1) for k, v in totals.items()}
+
+    def figures(self, out_dir: Path, train: Dataset | None, test: Dataset) -> dict[str, str]:
+        """Write the family's own figures into ``out_dir``; returns ``{file name: caption}``.
+
+        Called by ``genzoo eval`` with the training split and the evaluated split.
+        """
+        return {}
 
     def state_for_checkpoint(self) -> dict:
         """Extra state to checkpoint beside the weights (e.g. replay buffers)."""

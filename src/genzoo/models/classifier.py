@@ -1,27 +1,32 @@
 """Classifier p(y|x) trained by cross-entropy with Gaussian input noise.
 
-The plain classifier of the JEM project (part 1) and the reference "judge" of every dataset.
+The plain classifier of the JEM project (part 1), the reference "judge" of every dataset, and
+the backbone JEM re-uses as an energy-based model.
 
 References:
     Grathwohl et al., "Your Classifier is Secretly an Energy Based Model and You Should Treat
-    it Like One", ICLR 2020 (the classifier baseline and its input noise sigma = 0.03).
+    it Like One", ICLR 2020 (the baseline classifier, input noise sigma = 0.03).
 
 Example:
-    >>> from genzoo.config import resolve_config
-    >>> from genzoo.train import fit
-    >>> cfg = resolve_config("clf-digits", ["train.epochs=1"])
+    >>> import genzoo
+    >>> run = genzoo.train("clf-digits", ["train.epochs=3"])      # doctest: +SKIP
+    >>> clf = genzoo.load(run)                                     # doctest: +SKIP
+    >>> logits = clf(clf.prepare(x_uint8).x)                       # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from genzoo.config import param
-from genzoo.data.base import DatasetInfo
+from genzoo.data.augment import random_crop, random_flip
+from genzoo.data.base import Dataset, DatasetInfo
 from genzoo.errors import ConfigError
 from genzoo.models.base import Batch, LossOutput, Method
 from genzoo.nets.base import NetConfig
@@ -36,11 +41,14 @@ class ClassifierConfig:
     net: NetConfig = param(default_factory=SmallCNNConfig, help="backbone (genzoo list nets)")
     noise_sigma: float = param(0.03, "std of the Gaussian noise added to training inputs", ge=0)
     label_smoothing: float = param(0.0, "cross-entropy label smoothing", ge=0, lt=1)
+    augment: Literal["none", "crop", "crop-flip"] = param(
+        "none", "training augmentation: random translations, and left-right flips")
+    crop_padding: int = param(2, "largest random translation in pixels", ge=0)
 
 
 @methods.register("classifier")
 class Classifier(Method):
-    """Logits f(x) (B, K) from a backbone; loss CE(f(x + sigma * eps), y)."""
+    """Logits f(x) (B, K) from a backbone; loss CE(f(aug(x) + sigma * eps), y)."""
 
     Config = ClassifierConfig
     data_range = (-1.0, 1.0)
@@ -50,17 +58,38 @@ class Classifier(Method):
         super().__init__(cfg, info)
         if not info.num_classes:
             raise ConfigError(f"method 'classifier' needs labels; dataset {info.name!r} has none")
+        if cfg.augment != "none" and info.kind != "image":
+            raise ConfigError(f"model.augment={cfg.augment} needs images; {info.name!r} has "
+                              f"vectors")
         self.net = cfg.net.build(info.shape, info.num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (B, K) of inputs x (B, *shape) in ``data_range``."""
         return self.net(x)
 
-    def loss(self, batch: Batch) -> LossOutput:
-        x = batch.x
-        if self.training and self.cfg.noise_sigma > 0:
+    def features(self, x: Tensor) -> Tensor:
+        """Penultimate-layer features (B, F) of inputs in ``data_range``."""
+        return self.net.features(x)
+
+    def augment(self, x: Tensor) -> Tensor:
+        """The training input: augmentation, then Gaussian noise of std ``noise_sigma``."""
+        if self.cfg.augment != "none":
+            x = random_crop(x, self.cfg.crop_padding, fill=self.data_range[0])
+        if self.cfg.augment == "crop-flip":
+            x = random_flip(x)
+        if self.cfg.noise_sigma > 0:
             x = x + self.cfg.noise_sigma * torch.randn_like(x)
+        return x
+
+    def loss(self, batch: Batch) -> LossOutput:
+        x = self.augment(batch.x) if self.training else batch.x
         logits = self(x)
         loss = F.cross_entropy(logits, batch.y, label_smoothing=self.cfg.label_smoothing)
         acc = (logits.argmax(1) == batch.y).float().mean().item()
         return LossOutput(loss, {"acc": acc})
+
+    def figures(self, out_dir: Path, train: Dataset | None, test: Dataset) -> dict[str, str]:
+        """Per-class training examples, misclassified test images, confusion matrix."""
+        from genzoo.viz.classifier import classifier_figures
+
+        return classifier_figures(self, out_dir, train, test)

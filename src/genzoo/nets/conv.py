@@ -34,16 +34,16 @@ class SmallCNN(nn.Module):
                     layers.append(nn.BatchNorm2d(c_out))
                 layers.append(activation(act))
                 c_in = c_out
-        self.features = nn.Sequential(*layers)
+        self.body = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.head = nn.Linear(c_in, out_dim)
 
-    def features_of(self, x: Tensor) -> Tensor:
+    def features(self, x: Tensor) -> Tensor:
         """Penultimate features (B, width * 2**(stages-1))."""
-        return self.features(x).mean(dim=(2, 3))
+        return self.body(x).mean(dim=(2, 3))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.dropout(self.features_of(x)))
+        return self.head(self.dropout(self.features(x)))
 
 
 @dataclass

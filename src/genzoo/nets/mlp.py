@@ -26,11 +26,15 @@ class MLP(nn.Module):
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             dim = width
-        layers.append(nn.Linear(dim, out_dim))
-        self.layers = nn.Sequential(*layers)
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(dim, out_dim)
+
+    def features(self, x: Tensor) -> Tensor:
+        """Penultimate features (B, width), or the flattened input when depth is 0."""
+        return self.body(x.flatten(1))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.layers(x.flatten(1))
+        return self.head(self.features(x))
 
 
 @dataclass

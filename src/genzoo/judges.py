@@ -1,0 +1,95 @@
+"""Judge cache: each dataset's reference classifier, trained once by a preset and reused.
+
+Judges live in ``$GENZOO_JUDGES``, else ``$GENZOO_DATA/judges`` when that folder is writable,
+else ``~/.cache/genzoo/judges``: ``<dataset>.pt`` (a genzoo checkpoint) and ``<dataset>.json``
+(preset, test accuracy, training time). A missing judge is trained from its preset (seeded, so
+the same judge comes back on any machine) the first time it is needed, and again when the preset
+has changed since the cached one was trained.
+
+Example:
+    >>> from genzoo.judges import load_judge
+    >>> judge = load_judge("mnist")          # trains clf-mnist once (minutes on a CPU)
+    ...                                                                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from genzoo.checkpoint import load_checkpoint
+from genzoo.config import resolve_config
+from genzoo.errors import UserError
+from genzoo.metrics.judge import Judge
+from genzoo.runs import load_checkpoint_method, method_from_checkpoint
+from genzoo.runs import train as train_run
+
+JUDGE_PRESETS = {
+    "digits": "clf-digits",
+    "mnist": "clf-mnist",
+    "fashion-mnist": "clf-fashion",
+    "hoda": "clf-hoda",
+    "cifar10": "clf-cifar10-wrn16-4",
+}
+
+
+def judge_dir() -> Path:
+    """Where judges are cached (see the module docstring)."""
+    explicit = os.environ.get("GENZOO_JUDGES")
+    if explicit:
+        return Path(explicit).expanduser()
+    data = os.environ.get("GENZOO_DATA")
+    if data:
+        candidate = Path(data).expanduser() / "judges"
+        parent = candidate if candidate.exists() else candidate.parent
+        if os.access(parent, os.W_OK):
+            return candidate
+    return Path("~/.cache/genzoo/judges").expanduser()
+
+
+def load_judge(dataset: str, *, path: str | Path | None = None, train: bool = True,
+               quiet: bool = True, overrides: list[str] | None = None) -> Judge:
+    """The judge of ``dataset``: loaded from ``path`` or the cache, trained if missing.
+
+    Args:
+        dataset: a dataset name in ``JUDGE_PRESETS``.
+        path: a judge checkpoint to use instead of the cache.
+        train: train and cache the judge when it is missing (else raise).
+        quiet: no progress bar while training.
+        overrides: preset overrides for training (e.g. a smaller budget in tests); a judge
+            trained with overrides is not cached.
+    """
+    if path is not None:
+        return Judge(load_checkpoint_method(path))
+    if dataset not in JUDGE_PRESETS:
+        raise UserError(f"no judge for dataset {dataset!r}; judges exist for "
+                        + ", ".join(JUDGE_PRESETS))
+    cached = judge_dir() / f"{dataset}.pt"
+    if cached.is_file() and not overrides:
+        ckpt = load_checkpoint(cached, "classifier")
+        if ckpt["config"] == resolve_config(JUDGE_PRESETS[dataset]).to_dict():
+            return Judge(method_from_checkpoint(ckpt, cached))
+        if not quiet:
+            print(f"genzoo: the cached {dataset} judge was trained with another version of "
+                  f"{JUDGE_PRESETS[dataset]}; training it again")
+    if not train:
+        raise UserError(f"no judge for {dataset!r} at {cached}; train it with "
+                        f"'genzoo train {JUDGE_PRESETS[dataset]}' or let genzoo train it")
+    with tempfile.TemporaryDirectory() as tmp:
+        run = train_run(JUDGE_PRESETS[dataset], overrides, runs_dir=tmp, quiet=quiet,
+                        command=f"genzoo train {JUDGE_PRESETS[dataset]}")
+        if overrides:
+            return Judge(load_checkpoint_method(run / "checkpoints" / "last.pt"))
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run / "checkpoints" / "last.pt", cached.with_suffix(".tmp"))
+        os.replace(cached.with_suffix(".tmp"), cached)
+        records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        val = [r for r in records if r.get("split") == "val"]
+        meta = {"dataset": dataset, "preset": JUDGE_PRESETS[dataset],
+                "test_accuracy": val[-1].get("acc") if val else None,
+                "train_seconds": records[-1].get("time") if records else None}
+        cached.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+    return Judge(load_checkpoint_method(cached))

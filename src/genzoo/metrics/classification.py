@@ -1,0 +1,46 @@
+"""Classifier numbers: predictions over a dataset, accuracy, confusion matrix.
+
+Example:
+    >>> acc = evaluate_accuracy(genzoo.load("runs/clf-mnist"), load_dataset("mnist", "test"))
+    ...                                                                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from genzoo.data.base import Dataset
+
+
+@torch.no_grad()
+def predict_logits(model: Any, data: Dataset, batch_size: int = 512) -> Tensor:
+    """Logits (N, K) of a classifier-like method over ``data`` (in eval mode, on its device).
+
+    ``model`` needs ``prepare(x, y)`` (stored items to its input range) and ``__call__`` giving
+    logits, as :class:`genzoo.models.classifier.Classifier` has.
+    """
+    was_training = model.training
+    model.eval()
+    device = model.device
+    out = []
+    for start in range(0, len(data), batch_size):
+        batch = model.prepare(data.x[start:start + batch_size].to(device))
+        out.append(model(batch.x).float().cpu())
+    model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0, 0)
+
+
+def evaluate_accuracy(model: Any, data: Dataset, batch_size: int = 512) -> float:
+    """Top-1 accuracy of ``model`` on a labelled dataset, in [0, 1]."""
+    if data.y is None:
+        raise ValueError(f"dataset {data.info.name!r} has no labels")
+    return (predict_logits(model, data, batch_size).argmax(1) == data.y).float().mean().item()
+
+
+def confusion_matrix(predicted: Tensor, true: Tensor, num_classes: int) -> Tensor:
+    """Counts (K, K): row = true class, column = predicted class."""
+    index = true.long() * num_classes + predicted.long()
+    return torch.bincount(index, minlength=num_classes**2).view(num_classes, num_classes)
