@@ -1,9 +1,9 @@
-"""Training curves from ``metrics.jsonl``: one panel per metric, train and validation lines.
+"""Training curves from ``metrics.jsonl``: read the log, plot one panel per metric.
 
 Example:
-    >>> from genzoo.viz.curves import read_metrics, plot_curves
-    >>> recs = read_metrics("runs/clf-digits")                        # doctest: +SKIP
-    >>> plot_curves({"clf-digits": recs}, "runs/clf-digits/curves.png")  # doctest: +SKIP
+    >>> from genzoo.viz import read_metrics, plot_curves
+    >>> recs = read_metrics("runs/jem-mnist")                       # list of dicts
+    >>> plot_curves({"jem-mnist": recs}, "runs/jem-mnist/curves.png")
 """
 
 from __future__ import annotations
@@ -11,110 +11,171 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from matplotlib.figure import Figure
 
+from genzoo.errors import UserError
 from genzoo.viz._io import atomic_write_bytes, figure_png_bytes
 
-#: Keys of a metrics line that are coordinates, labels or counters, never plotted as a curve
-#: (restarts are drawn as vertical lines instead).
-NOT_METRICS = frozenset({"step", "epoch", "time", "split", "event", "reason", "resumed_from",
-                         "restarts", "lr_scale"})
+#: Keys of a log line that are coordinates, labels or counters, never plotted as a metric
+#: (restart events, with their ``resumed_from``/``lr_scale``, are drawn as vertical lines).
+NON_METRIC_KEYS = frozenset({"step", "epoch", "time", "split", "event", "reason", "restarts",
+                             "resumed_from", "lr_scale"})
 
 
-def read_metrics(run_dir: str | os.PathLike[str]) -> list[dict]:
-    """The records of ``run_dir/metrics.jsonl`` (``[]`` when absent).
+def read_metrics(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read a run's ``metrics.jsonl`` (one JSON object per line) into a list of dicts.
 
-    A line that does not parse (the last line of a process killed mid-write) is skipped.
+    A missing file gives ``[]`` (a run that has not logged yet). An unparsable *last* line is
+    dropped silently: it is what a process killed mid-write leaves behind. An unparsable line
+    anywhere else raises :class:`~genzoo.errors.UserError` naming the file and line.
+
+    Args:
+        run_dir: the run directory, or the path of a ``.jsonl`` file itself.
     """
-    path = Path(run_dir) / "metrics.jsonl"
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / "metrics.jsonl"
     if not path.is_file():
         return []
-    records = []
-    for line in path.read_text().splitlines():
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
+    records: list[dict[str, Any]] = []
+    for k, (lineno, line) in enumerate(numbered):
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            if k == len(numbered) - 1:
+                break  # truncated final line
+            raise UserError(f"{path}:{lineno}: not a JSON object ({e.msg})") from e
+        if not isinstance(rec, dict):
+            raise UserError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
+        records.append(rec)
     return records
 
 
-def metric_keys(records: Sequence[dict]) -> list[str]:
-    """Numeric metric names that occur in train or validation records, in first-seen order."""
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def metric_keys(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Numeric keys of the non-event records, in order of first appearance, ``loss`` first."""
     keys: dict[str, None] = {}
-    for r in records:
-        if "event" in r:
+    for rec in records:
+        if "event" in rec:
             continue
-        for k, v in r.items():
-            if k not in NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool):
-                keys.setdefault(k, None)
-    return list(keys)
+        for k, v in rec.items():
+            if k not in NON_METRIC_KEYS and _is_number(v):
+                keys.setdefault(k)
+    out = list(keys)
+    return sorted(out, key=lambda k: k != "loss")
 
 
-def _series(records: Sequence[dict], key: str, split: str) -> tuple[list[float], list[float]]:
-    xs, ys = [], []
-    for r in records:
-        value = r.get(key)
-        if r.get("split") == split and isinstance(value, (int, float)) and math.isfinite(value):
-            xs.append(r["step"])
-            ys.append(value)
-    return xs, ys
+def _use_log_scale(key: str, values: list[float]) -> bool:
+    """Log y for a loss whose finite values are all positive and span more than 2 decades."""
+    finite = [v for v in values if math.isfinite(v)]
+    return (
+        "loss" in key
+        and bool(finite)
+        and min(finite) > 0
+        and max(finite) / min(finite) > 100.0
+    )
 
 
-def plot_curves(records_by_run: dict[str, Sequence[dict]], path: str | os.PathLike[str],
-                keys: Sequence[str] | None = None) -> Path | None:
-    """Plot every metric of several runs against the step and save a PNG.
+def curves_figure(
+    records_by_run: Mapping[str, Sequence[Mapping[str, Any]]],
+    keys: Sequence[str] | None = None,
+) -> Figure:
+    """Build the curves figure: one panel per metric, x = step.
+
+    Each run gets one colour; its train split is a solid line, val a dashed line with markers
+    (other splits dotted). Restart events (``{"event": "restart", "step": ...}``) are vertical
+    dashed lines: red for a single run, in the run's colour when several are overlaid.
 
     Args:
-        records_by_run: run name -> its ``metrics.jsonl`` records.
-        path: destination PNG (written atomically).
-        keys: metrics to plot; default every numeric metric of any run (``lr`` included).
+        records_by_run: run name -> records as returned by :func:`read_metrics`.
+        keys: metrics to plot; default every numeric key except :data:`NON_METRIC_KEYS`.
+    """
+    all_records = [r for recs in records_by_run.values() for r in recs]
+    keys = list(keys) if keys is not None else metric_keys(all_records)
+    ncols = max(1, min(3, len(keys)))
+    nrows = max(1, math.ceil(len(keys) / ncols))
+    fig = Figure(figsize=(4.6 * ncols, 3.3 * nrows), layout="constrained")
+    if not keys:
+        ax = fig.add_subplot()
+        ax.text(0.5, 0.5, "no metrics logged yet", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
 
-    Train lines are solid and validation lines dashed, one colour per run; restart events are
-    vertical dotted lines. A positive metric spanning more than two decades gets a log axis.
+    colours = [f"C{i % 10}" for i in range(len(records_by_run))]
+    single = len(records_by_run) == 1
+    for p, key in enumerate(keys):
+        ax = fig.add_subplot(nrows, ncols, p + 1)
+        values: list[float] = []
+        for colour, (run, recs) in zip(colours, records_by_run.items(), strict=True):
+            splits: dict[str, list[tuple[float, float]]] = {}
+            for r in recs:
+                if "event" not in r and _is_number(r.get(key)) and _is_number(r.get("step")):
+                    splits.setdefault(str(r.get("split", "train")), []).append(
+                        (float(r["step"]), float(r[key]))
+                    )
+            for split, pts in splits.items():
+                # log order, not sorted: a restart that rolls back shows as a step back
+                xs, ys = zip(*pts, strict=True)
+                values.extend(ys)
+                style = {"train": "-", "val": "--"}.get(split, ":")
+                ax.plot(
+                    xs, ys, style, color=colour, linewidth=1.3,
+                    marker="o" if split != "train" else None, markersize=3,
+                    label=split if single else f"{run} {split}",
+                )
+            for r in recs:
+                if r.get("event") == "restart" and _is_number(r.get("step")):
+                    ax.axvline(float(r["step"]), color="tab:red" if single else colour,
+                               linestyle="--", linewidth=0.9,
+                               alpha=0.7, label="restart" if single else f"{run} restart")
+        if _use_log_scale(key, values):
+            ax.set_yscale("log")
+        ax.set_title(key)
+        ax.set_xlabel("step")
+        ax.grid(True, alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles, strict=True))  # one "restart" entry per run
+        if unique:
+            ax.legend(unique.values(), unique.keys(), fontsize=7)
+    return fig
+
+
+def curves_png(
+    records_by_run: Mapping[str, Sequence[Mapping[str, Any]]],
+    keys: Sequence[str] | None = None,
+) -> bytes:
+    """PNG bytes of :func:`curves_figure` (for embedding without a file)."""
+    return figure_png_bytes(curves_figure(records_by_run, keys))
+
+
+def plot_curves(
+    records_by_run: Mapping[str, Sequence[Mapping[str, Any]]],
+    path: str | os.PathLike[str],
+    keys: Sequence[str] | None = None,
+) -> Path | None:
+    """Plot training curves of one or several runs into a PNG (written atomically).
+
+    Args:
+        records_by_run: run name -> records from :func:`read_metrics`; several runs are overlaid
+            with a legend.
+        path: destination ``.png``.
+        keys: metrics to plot; default all numeric metric keys found.
 
     Returns:
-        ``path``, or ``None`` when there is nothing to plot.
+        ``path`` as a :class:`~pathlib.Path`, or ``None`` (nothing written) when there is no
+        metric to plot.
     """
     if keys is None:
-        seen: dict[str, None] = {}
-        for records in records_by_run.values():
-            for k in metric_keys(records):
-                seen.setdefault(k, None)
-        keys = list(seen)
+        keys = metric_keys([r for recs in records_by_run.values() for r in recs])
     if not keys:
         return None
-    cols = min(3, len(keys))
-    rows = math.ceil(len(keys) / cols)
-    fig = Figure(figsize=(4.2 * cols, 3.0 * rows), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    colours = [f"C{i % 10}" for i in range(len(records_by_run))]
-    for ax, key in zip(axes, keys, strict=False):
-        values: list[float] = []
-        for colour, (run, records) in zip(colours, records_by_run.items(), strict=True):
-            label = run if len(records_by_run) > 1 else None
-            for split, style in (("train", "-"), ("val", "--")):
-                xs, ys = _series(records, key, split)
-                if xs:
-                    tag = split if label is None else f"{label} ({split})"
-                    ax.plot(xs, ys, style, color=colour, label=tag, lw=1.3,
-                            marker="o" if len(xs) < 3 else None, ms=3)
-                    values += ys
-            for r in records:
-                if r.get("event") == "restart":
-                    ax.axvline(r["step"], color=colour, ls=":", lw=1)
-        if values and min(values) > 0 and max(values) / min(values) > 100:
-            ax.set_yscale("log")
-        ax.set_title(key, fontsize=10)
-        ax.set_xlabel("step", fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=7)
-    for ax in axes[len(keys):]:
-        ax.set_visible(False)
-    return atomic_write_bytes(path, figure_png_bytes(fig))
+    return atomic_write_bytes(path, curves_png(records_by_run, keys))

@@ -1,217 +1,225 @@
-"""Self-contained HTML reports of one or more runs (``genzoo report RUN [RUN ...]``).
+"""Self-contained HTML report of one run, or a comparison of several.
 
-The page embeds every image as a ``data:`` URI and carries its CSS inline, so the single file can
-be mailed or archived. It shows the command, a metrics table (final training numbers, final and
-best validation numbers, ``eval.json``), training curves, restart events, the config, sample
-grids and method figures. Later features add their own :class:`Section` s (e.g. the toy-2-D
-comparison, JEM analyses).
+The page has no external resources at all: images are ``data:image/png;base64`` URIs, CSS and
+the one script are inline, and a Content-Security-Policy forbids anything else. It can be mailed,
+attached to an issue, or opened from a copied folder.
 
 Example:
-    >>> from genzoo.viz.report import write_report
-    >>> write_report([Path("runs/clf-digits")])          # doctest: +SKIP
-    PosixPath('runs/clf-digits/report.html')
+    >>> from genzoo.viz import write_report
+    >>> write_report(["runs/jem-mnist"])                          # runs/jem-mnist/report.html
+    >>> write_report(["runs/a", "runs/b"], out="compare.html")    # one page comparing both
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import json
-import math
+import datetime as dt
 import os
-import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import yaml
+from genzoo.viz._io import atomic_write_bytes
+from genzoo.viz.curves import curves_png, metric_keys
+from genzoo.viz.report_sections import (
+    ReportImage,
+    Section,
+    esc,
+    format_value,
+    gallery_html,
+    section_html,
+    table_html,
+)
+from genzoo.viz.run_data import RunData, flatten_mapping, load_run, summary_metrics
 
-from genzoo.atomic import atomic_write_text
-from genzoo.viz.curves import metric_keys, plot_curves, read_metrics
+_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+        "script-src 'unsafe-inline'")
 
-
-@dataclass
-class Section:
-    """A block of the report: a title, a trusted HTML fragment, and captioned PNG images.
-
-    ``html`` is inserted as is (escape user text with :func:`html.escape`); ``images`` are
-    ``(caption, PNG path or bytes)`` pairs, embedded as data URIs.
-    """
-
-    title: str
-    html: str = ""
-    images: list[tuple[str, Path | bytes]] = field(default_factory=list)
-
-
-CSS = """
-body{font-family:system-ui,-apple-system,sans-serif;margin:2rem auto;max-width:1100px;
-color:#1d1d1f;padding:0 1rem}h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;
-border-bottom:1px solid #ddd;padding-bottom:.3rem}table{border-collapse:collapse;
-font-size:.85rem;margin:.5rem 0}td,th{border:1px solid #ddd;padding:.25rem .5rem;
-text-align:right}th{background:#f5f5f7}td:first-child,th:first-child{text-align:left}
-code,pre{background:#f5f5f7;border-radius:4px}pre{padding:.6rem;overflow:auto;font-size:.8rem}
-figure{display:inline-block;margin:.5rem;vertical-align:top}figcaption{font-size:.8rem;
-color:#555;text-align:center}img{max-width:100%;image-rendering:pixelated}
-.muted{color:#777;font-size:.85rem}
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;
+ max-width:1200px;padding:1rem 2rem;color:#1d1d1f;line-height:1.4}
+h1{margin-bottom:.2rem}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2rem}
+.sub{color:#555;margin-top:0}nav a{margin-right:1rem}
+pre{background:#f5f5f7;padding:.6rem;overflow-x:auto;font-size:.85rem}
+.scroll{overflow-x:auto}table{border-collapse:collapse;font-size:.9rem}
+th,td{border:1px solid #ddd;padding:.25rem .6rem;text-align:right;white-space:nowrap;
+ font-variant-numeric:tabular-nums}th{background:#f5f5f7}
+td:first-child,th:first-child{text-align:left}
+ul.runs{padding-left:1.2rem}
+.gallery{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}
+figure{margin:0}figcaption{font-size:.85rem;color:#555;text-align:center}
+img{max-width:100%;height:auto}img.pixelated{image-rendering:pixelated}
+.note{color:#a15c00}footer{margin-top:3rem;color:#888;font-size:.8rem}
 """
 
-# Counts images that loaded, for people (console) and for the browser test (data attributes).
-SCRIPT = """
-window.addEventListener('load', function () {
-  var imgs = Array.prototype.slice.call(document.images);
-  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
-  document.body.dataset.imagesTotal = String(imgs.length);
+# Counts images that decoded (naturalWidth > 0) once the window's load event says every image
+# has settled; headless-browser tests read the two numbers from <body data-...>.
+_SCRIPT = """
+window.addEventListener("load", function () {
+  var imgs = document.images, ok = 0;
+  for (var i = 0; i < imgs.length; i++) {
+    if (imgs[i].complete && imgs[i].naturalWidth > 0) { ok++; }
+  }
   document.body.dataset.imagesLoaded = String(ok);
+  document.body.dataset.imagesTotal = String(imgs.length);
 });
 """
 
 
-def _img(source: Path | bytes, caption: str) -> str:
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-    alt = html.escape(caption, quote=True)
-    return (f'<figure><img src="{uri}" alt="{alt}"><figcaption>{html.escape(caption)}'
-            "</figcaption></figure>")
+def _unique_names(paths: list[Path]) -> list[str]:
+    """Directory names, prefixed with their parent where two runs share a name."""
+    names = [p.resolve().name for p in paths]
+    out = []
+    for p, n in zip(paths, names, strict=True):
+        out.append(f"{p.resolve().parent.name}/{n}" if names.count(n) > 1 else n)
+    return [f"{n} ({i + 1})" if out.count(n) > 1 else n for i, n in enumerate(out)]
 
 
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.4g}"
-    return html.escape(str(value))
+def _runs_list(runs: list[RunData]) -> str:
+    """One line per run: name, method and the command that made it."""
+    items = []
+    for run in runs:
+        method = f" &middot; {esc(run.method)}" if run.method else ""
+        cmd = f": <code>{esc(run.command)}</code>" if run.command else ""
+        items.append(f"<li><b>{esc(run.name)}</b>{method}{cmd}</li>")
+    return f'<ul class="runs">{"".join(items)}</ul>'
 
 
-def _read_yaml(path: Path) -> dict:
-    try:
-        raw = yaml.safe_load(path.read_text()) if path.is_file() else None
-    except yaml.YAMLError:
-        return {}
-    return raw if isinstance(raw, dict) else {}
+def _metrics_section(runs: list[RunData]) -> Section:
+    summaries = [summary_metrics(r) for r in runs]
+    if not any(summaries):
+        return Section("Metrics", "<p>No metrics recorded yet.</p>")
+    if len(runs) == 1:
+        return Section("Metrics", table_html(["metric", "value"], list(summaries[0].items())))
+    keys = list(dict.fromkeys(k for s in summaries for k in s))
+    rows = [[r.name, *(s.get(k, "") for k in keys)] for r, s in zip(runs, summaries, strict=True)]
+    return Section("Metrics", table_html(["run", *keys], rows))
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        raw = json.loads(path.read_text()) if path.is_file() else None
-    except json.JSONDecodeError:
-        return {}
-    return raw if isinstance(raw, dict) else {}
+def _curves_section(runs: list[RunData]) -> Section:
+    by_run = {r.name: r.records for r in runs if r.records}
+    if not metric_keys([rec for recs in by_run.values() for rec in recs]):
+        return Section("Training curves", "<p>No metrics recorded yet.</p>")
+    caption = "solid: train, dashed: validation, vertical dashed: divergence-guard restarts"
+    return Section("Training curves", images=[ReportImage(curves_png(by_run), caption)])
 
 
-def summary_numbers(run_dir: Path, records: Sequence[dict]) -> dict[str, object]:
-    """The run's headline numbers: last train values, last and best val values, eval.json."""
-    out: dict[str, object] = {}
-    train = [r for r in records if r.get("split") == "train"]
-    val = [r for r in records if r.get("split") == "val"]
-    if train:
-        out["step"] = train[-1].get("step")
-        for key in metric_keys(train):
-            if key in train[-1]:
-                out[f"train/{key}"] = train[-1][key]
-    restarts = sum(r.get("event") == "restart" for r in records)
-    if restarts:
-        out["restarts"] = restarts
-    if val:
-        for key in metric_keys(val):
-            if key in val[-1]:
-                out[f"val/{key}"] = val[-1][key]
-    for key, value in _read_json(run_dir / "eval.json").items():
-        if isinstance(value, (int, float, str)):
-            out[f"eval {key}"] = value
-    return out
+def _event_text(e: dict[str, Any]) -> str:
+    text = f"step {format_value(e.get('step', '?'))}: {e.get('event')}"
+    if e.get("reason"):
+        text += f": {e['reason']}"
+    if "resumed_from" in e:
+        text += f", rolled back to step {format_value(e['resumed_from'])}"
+    if "lr_scale" in e:
+        text += f", learning rate x{format_value(e['lr_scale'])}"
+    if "restarts" in e:
+        text += f" (restart {format_value(e['restarts'])})"
+    return text
 
 
-def _table(rows: dict[str, dict[str, object]]) -> str:
-    columns: dict[str, None] = {}
-    for numbers in rows.values():
-        for key in numbers:
-            columns.setdefault(key, None)
-    if not columns:
-        return '<p class="muted">No metrics recorded yet.</p>'
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["run", *columns])
-    body = "".join(
-        "<tr>" + f"<td>{html.escape(run)}</td>" +
-        "".join(f"<td>{_fmt(numbers.get(c, ''))}</td>" for c in columns) + "</tr>"
-        for run, numbers in rows.items())
-    return f"<table><tr>{head}</tr>{body}</table>"
+def _events_section(runs: list[RunData]) -> Section:
+    parts = []
+    for run in runs:
+        if run.events:
+            items = "".join(f"<li>{esc(_event_text(e))}</li>" for e in run.events)
+            head = f"<h3>{esc(run.name)}</h3>" if len(runs) > 1 else ""
+            parts.append(f"{head}<ul>{items}</ul>")
+    return Section("Restarts and events", "".join(parts) or "<p>None.</p>")
 
 
-def _pngs(folder: Path) -> list[Path]:
-    """PNG files of a folder, oldest first (so the final grid comes last)."""
-    if not folder.is_dir():
-        return []
-    return sorted(folder.glob("*.png"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+def _config_diff_section(runs: list[RunData]) -> Section | None:
+    """Table of the config keys whose values differ between runs (None for one run)."""
+    if len(runs) < 2:
+        return None
+    configs = [flatten_mapping(r.config or {}) for r in runs]
+    keys = list(dict.fromkeys(k for c in configs for k in c))
+    differ = [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1 and k != "command"]
+    if not differ:
+        return Section("Config differences", "<p>The configs are identical.</p>")
+    rows = [[r.name, *(c.get(k, "") for k in differ)] for r, c in zip(runs, configs, strict=True)]
+    return Section("Config differences", table_html(["run", *differ], rows))
 
 
-def _run_section(run_dir: Path, config: dict, records: Sequence[dict]) -> str:
-    parts = [f"<h2>{html.escape(run_dir.name)}</h2>"]
-    command = config.get("command")
-    if command:
-        parts.append(f"<p>Command: <code>{html.escape(str(command))}</code></p>")
-    restarts = [r for r in records if r.get("event") == "restart"]
-    if restarts:
-        items = "".join(
-            f"<li>step {_fmt(r.get('step'))}: {html.escape(str(r.get('reason', '')))}, "
-            f"rolled back to step {_fmt(r.get('resumed_from', '?'))}</li>" for r in restarts)
-        parts.append(f"<p>Divergence guard restarts:</p><ul>{items}</ul>")
-    shown = {k: v for k, v in config.items() if k != "command"}
-    if shown:
-        parts.append("<details><summary>Config</summary><pre>"
-                     f"{html.escape(yaml.safe_dump(shown, sort_keys=False))}</pre></details>")
-    samples = _pngs(run_dir / "samples")
-    if samples:
-        parts.append("<h3>Samples</h3>" + "".join(_img(p, p.stem) for p in samples))
-    captions = _read_json(run_dir / "figures" / "captions.json")
-    figures = _pngs(run_dir / "figures")
-    if figures:
-        parts.append("<h3>Figures</h3>" + "".join(
-            _img(p, str(captions.get(p.name, p.stem))) for p in figures))
-    return "\n".join(parts)
+def _run_section(run: RunData) -> Section:
+    """Everything specific to one run: where it is, config, problems, samples, figures."""
+    parts = [f'<p class="sub">{esc(run.path)}</p>']
+    if run.command:
+        parts.append(f"<p>Command:</p><pre><code>{esc(run.command)}</code></pre>")
+    if run.config_text is not None:
+        parts.append("<details><summary>Config (config.yaml)</summary>"
+                     f"<pre>{esc(run.config_text)}</pre></details>")
+    parts.extend(f'<p class="note">{esc(n)}</p>' for n in run.notes)
+    for title, images in (("Samples", run.samples), ("Figures", run.figures)):
+        parts.append(f"<h3>{title}</h3>")
+        parts.append(gallery_html(images) if images else "<p>None.</p>")
+    return Section(run.name, "".join(parts))
 
 
-def write_report(run_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] |
-                 None = None, *, title: str | None = None,
-                 extra_sections: Sequence[Section] = ()) -> Path:
-    """Write a self-contained HTML report of one or more runs.
+def write_report(
+    run_dirs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
+    *,
+    extra_sections: Sequence[Section] = (),
+    title: str | None = None,
+) -> Path:
+    """Write a self-contained ``report.html`` for one run, or one page comparing several.
+
+    Layout: the title and one line per run (method, command); then the sections Metrics (see
+    :func:`genzoo.viz.run_data.summary_metrics`; one run: one row per metric, several: one row
+    per run, one column per metric), Training curves, Restarts and events, Config differences
+    (several runs only), ``extra_sections`` in order, and finally one section per run, headed by
+    its name, with its path, command, config (collapsible), any problem found in its files,
+    sample grids (``samples/*.png``, ``step-N`` by N, then names without a number such as
+    ``final.png``) and figures (``figures/*.png``, captioned from ``figures/captions.json``).
+    A missing or unreadable file is noted on the page, never raised.
 
     Args:
-        run_dirs: run directories (files that are missing are left out of the page).
-        out: the HTML path; default ``run_dir/report.html`` for one run (required for several).
-        title: page title; default from the run names.
-        extra_sections: more sections, after the summary and curves.
+        run_dirs: one or more ``runs/<name>`` directories.
+        out: the HTML file; defaults to ``<run_dir>/report.html`` for a single run and is
+            required for several.
+        extra_sections: further sections, e.g. from a toy-2-D comparison or JEM analyses.
+        title: page title; default ``"genzoo report: <names>"``.
 
     Returns:
-        The path written (atomically).
-    """
-    runs = [Path(r) for r in run_dirs]
-    if not runs:
-        raise ValueError("write_report needs at least one run directory")
-    if out is None:
-        if len(runs) > 1:
-            raise ValueError("several runs need an explicit output path")
-        out = runs[0] / "report.html"
-    names = [r.name for r in runs]
-    if len(set(names)) < len(names):  # same name under different parents
-        names = [str(r) for r in runs]
-    configs = {n: _read_yaml(r / "config.yaml") for n, r in zip(names, runs, strict=True)}
-    records = {n: read_metrics(r) for n, r in zip(names, runs, strict=True)}
-    title = title or "genzoo report: " + ", ".join(names)
+        The path written (atomically: temp file + ``os.replace``).
 
-    body = [f"<h1>{html.escape(title)}</h1>"]
-    methods = ", ".join(sorted({str(c.get("method", "?")) for c in configs.values()}))
-    body.append(f'<p class="muted">method: {html.escape(methods)}</p>')
-    body.append("<h2>Metrics</h2>")
-    body.append(_table({n: summary_numbers(r, records[n])
-                        for n, r in zip(names, runs, strict=True)}))
-    with tempfile.TemporaryDirectory() as tmp:
-        curves = plot_curves(records, Path(tmp) / "curves.png")
-        if curves is not None:
-            body.append("<h2>Training curves</h2>" + _img(curves, "solid: train, dashed: "
-                        "validation, dotted: divergence-guard restarts"))
-    for section in extra_sections:
-        body.append(f"<h2>{html.escape(section.title)}</h2>{section.html}")
-        body.extend(_img(img, caption) for caption, img in section.images)
-    for name, run in zip(names, runs, strict=True):
-        body.append(_run_section(run, configs[name], records[name]))
-    page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
-            + "\n".join(body) + f"<script>{SCRIPT}</script></body></html>\n")
-    return atomic_write_text(out, page)
+    Raises:
+        UserError: a run directory does not exist.
+        ValueError: no run given, or several runs without ``out``.
+    """
+    if isinstance(run_dirs, str | os.PathLike):
+        run_dirs = [run_dirs]
+    paths = [Path(p) for p in run_dirs]
+    if not paths:
+        raise ValueError("write_report needs at least one run directory")
+    if out is None and len(paths) > 1:
+        raise ValueError("several runs need an explicit output path (`out`)")
+    runs = [load_run(p, name) for p, name in zip(paths, _unique_names(paths), strict=True)]
+    out_path = Path(out) if out is not None else paths[0] / "report.html"
+
+    names = ", ".join(r.name for r in runs)
+    title = title or f"genzoo report: {names}"
+    sections = [
+        _metrics_section(runs),
+        _curves_section(runs),
+        _events_section(runs),
+        _config_diff_section(runs),
+        *extra_sections,
+        *(_run_section(r) for r in runs),
+    ]
+    shown = [s for s in sections if s is not None]
+    anchors = [f"s{i}" for i in range(len(shown))]
+    nav = " ".join(f'<a href="#{a}">{esc(s.title)}</a>' for a, s in zip(anchors, shown,
+                                                                         strict=True))
+    when = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    page = (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{_CSS}</style></head>\n<body>"
+        f"<h1>{esc(title)}</h1>{_runs_list(runs)}<nav>{nav}</nav>\n"
+        + "\n".join(section_html(s, a) for s, a in zip(shown, anchors, strict=True))
+        + f"\n<footer>Written by genzoo.viz.write_report at {esc(when)}.</footer>"
+        f"<script>{_SCRIPT}</script></body></html>\n"
+    )
+    return atomic_write_bytes(out_path, page.encode("utf-8"))
+
