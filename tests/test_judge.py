@@ -151,3 +151,22 @@ def test_inception_metrics_explain_what_is_missing():
                               torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
     else:
         pytest.skip("torch-fidelity is installed; the missing-package path cannot be shown")
+
+
+def test_eval_inception_without_torch_fidelity_is_one_clear_line(judges, tmp_path, capsys):
+    try:
+        import torch_fidelity  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("torch-fidelity is installed; the missing-package path cannot be shown")
+    from genzoo.cli import main
+
+    preset = tmp_path / "buffered.yaml"
+    preset.write_text(yaml.safe_dump({"method": "test-buffered", "data": {
+        "name": "digits", "val_split": "test"}, "train": {"steps": 2}}))
+    run = train(str(preset), runs_dir=tmp_path / "runs", quiet=True)
+    code = main(["eval", str(run), "--inception", "--samples", "20", "--no-judge"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "pip install torch-fidelity" in err[0]
+    assert not (run / "eval.json").exists()

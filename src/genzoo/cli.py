@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--samples", type=int, default=1000,
                    help="samples scored by the dataset's judge (generative methods)")
     s.add_argument("--no-judge", action="store_true", help="skip the judge metrics")
+    s.add_argument("--inception", action="store_true",
+                   help="also Inception FID/IS (needs torch-fidelity and its weights)")
     s.add_argument("--no-figures", action="store_true", help="skip the method's figures")
 
     s = sub.add_parser("report", help="write an HTML report of one or more runs")
@@ -116,7 +118,7 @@ def run(argv: list[str]) -> int:
 
         numbers = evaluate_run(args.run, split=args.split, checkpoint=args.checkpoint,
                                figures=not args.no_figures, judge=not args.no_judge,
-                               num_samples=args.samples)
+                               inception=args.inception, num_samples=args.samples)
         print(json.dumps(numbers, indent=2))
     elif args.verb == "report":
         from genzoo.viz.report import write_report

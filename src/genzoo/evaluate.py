@@ -12,14 +12,15 @@ import time
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from genzoo.atomic import atomic_write_text
 from genzoo.config import parse_overrides
 from genzoo.data.base import Dataset
-from genzoo.data.transforms import to_float
+from genzoo.data.transforms import from_float, to_float
 from genzoo.errors import UserError
 from genzoo.judges import JUDGE_PRESETS, load_judge
-from genzoo.metrics.judge import Judge, sample_scores
+from genzoo.metrics.judge import Judge, inception_metrics, sample_scores
 from genzoo.models.base import Method
 from genzoo.registry import datasets
 from genzoo.runs import load, load_data, read_run_config
@@ -56,28 +57,32 @@ def sample_run(run: Path | str, n: int = 64, *, y: int | None = None,
     return Path(out)
 
 
-def judge_samples(method: Method, test: Dataset, n: int = 1000,
-                  judge: Judge | None = None) -> dict[str, float]:
-    """Judge numbers of ``n`` samples of a generative image method (empty when there is no
-    judge for its dataset). Conditional methods get ``n / K`` samples of each class."""
-    if not (method.can_sample and method.info.kind == "image"):
-        return {}
-    if judge is None:
-        if method.info.name not in JUDGE_PRESETS:
-            return {}
-        judge = load_judge(method.info.name, quiet=False)
+def draw_samples(method: Method, n: int) -> tuple[Tensor, Tensor | None]:
+    """``n`` samples (n, *shape) on the CPU in ``method.data_range``, in batches of 100, and
+    the labels they were drawn for (``n / K`` of each class for conditional methods)."""
     k = method.info.num_classes
     labels = torch.arange(n) % k if getattr(method, "conditional", False) and k else None
     chunks = []
     for start in range(0, n, 100):
         y = None if labels is None else labels[start:start + 100].to(method.device)
         chunks.append(method.sample(min(100, n - start), y=y).detach().float().cpu())
-    reference = to_float(test.x[:max(n, 1000)], test.info.value_range)
-    return sample_scores(judge, torch.cat(chunks), reference, method.data_range, labels)
+    return torch.cat(chunks), labels
+
+
+def judge_samples(method: Method, test: Dataset, samples: Tensor, labels: Tensor | None,
+                  judge: Judge | None = None) -> dict[str, float]:
+    """Judge numbers of a generative image method's samples (empty when its dataset has no
+    judge): confidence, class entropy, judge-FID against ``test``, accuracy on ``labels``."""
+    if judge is None:
+        if method.info.name not in JUDGE_PRESETS:
+            return {}
+        judge = load_judge(method.info.name, quiet=False)
+    reference = to_float(test.x[:max(len(samples), 1000)], test.info.value_range)
+    return sample_scores(judge, samples, reference, method.data_range, labels)
 
 
 def evaluate_run(run: Path | str, *, split: str | None = None, checkpoint: str = "last",
-                 figures: bool = True, judge: bool = True,
+                 figures: bool = True, judge: bool = True, inception: bool = False,
                  num_samples: int = 1000) -> dict[str, float]:
     """The method's evaluation numbers on ``split``, merged into ``RUN/eval.json``.
 
@@ -85,7 +90,8 @@ def evaluate_run(run: Path | str, *, split: str | None = None, checkpoint: str =
     ``figures/captions.json``), where ``genzoo report`` finds them. With ``judge``, a generative
     image method's ``num_samples`` samples are scored by its dataset's judge (trained and cached
     on first use): confidence, predicted-class entropy, judge-FID against the split, and the
-    accuracy on the intended labels for conditional methods.
+    accuracy on the intended labels for conditional methods. With ``inception``, also Inception
+    FID and IS of the samples (needs ``torch-fidelity`` and its weights).
     """
     from genzoo.train import eval_batches
 
@@ -98,8 +104,13 @@ def evaluate_run(run: Path | str, *, split: str | None = None, checkpoint: str =
     torch.manual_seed(cfg.train.seed)
     numbers = {f"{split}/{k}": v for k, v in
                method.evaluate(eval_batches(method, data, cfg.train.batch_size)).items()}
-    if judge:
-        numbers.update(judge_samples(method, data, num_samples))
+    if (judge or inception) and method.can_sample and method.info.kind == "image":
+        samples, labels = draw_samples(method, num_samples)
+        if judge:
+            numbers.update(judge_samples(method, data, samples, labels))
+        if inception:
+            as_uint8 = from_float(samples, (0, 255), method.data_range)
+            numbers.update(inception_metrics(as_uint8, data.x[:max(num_samples, 1000)]))
     _merge_json(run_dir / "eval.json", numbers)
     if figures:
         train = load_data(cfg, cfg.data.train_split, cfg.data.limit)
