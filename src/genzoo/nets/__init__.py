@@ -1,6 +1,8 @@
-"""Backbones only (no generative logic); importing this package registers them."""
+"""Backbones only (no generative logic); importing this package registers them all."""
 
-from genzoo.nets import conv, mlp, resnet  # noqa: F401
+from genzoo._discover import import_submodules
 from genzoo.nets.base import NetConfig
+
+import_submodules(__name__, __path__)
 
 __all__ = ["NetConfig"]

@@ -1,0 +1,156 @@
+"""Replay buffer of Langevin samples (persistent contrastive divergence).
+
+``sample(n)`` returns n starting points: each is, independently with probability ``p_new``, a
+fresh draw from ``init`` (e.g. uniform noise), else a stored sample chosen uniformly. After the
+Langevin chain, ``push`` stores the results; the oldest items are evicted first (FIFO) once the
+buffer holds ``capacity``. Labels are kept beside the samples, so conditional models can draw
+per class. The buffer lives on the training device and, optionally, as uint8 (a quarter of the
+memory of float32) for image data in a known range.
+
+References:
+    Tieleman, "Training Restricted Boltzmann Machines using Approximations to the Likelihood
+    Gradient", ICML 2008 (persistent chains).
+    Du & Mordatch, "Implicit Generation and Modeling with Energy-Based Models", NeurIPS 2019
+    (replay buffer with 5% fresh noise).
+
+Example:
+    >>> buf = ReplayBuffer(1000, (2,), init=uniform_init(-4.0, 4.0), p_new=0.05)
+    >>> x0, y0, index = buf.sample(64)     # all fresh while the buffer is empty
+    >>> buf.push(x0, y0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+#: ``init(n, device, item_shape) -> (n, *item_shape)`` fresh items.
+Init = Callable[[int, torch.device, tuple[int, ...]], Tensor]
+
+
+def uniform_init(low: float, high: float) -> Init:
+    """Fresh items uniform in ``[low, high]`` (e.g. the data range of images)."""
+
+    def init(n: int, device: torch.device, shape: tuple[int, ...]) -> Tensor:
+        return torch.rand(n, *shape, device=device) * (high - low) + low
+
+    return init
+
+
+class ReplayBuffer:
+    """FIFO buffer of samples (and labels) with per-item fresh draws.
+
+    Args:
+        capacity: largest number of stored items.
+        shape: shape of one item, e.g. (3, 32, 32) or (2,).
+        init: ``init(n, device, shape) -> (n, *shape)`` fresh items (see :func:`uniform_init`).
+        p_new: probability that a drawn item is fresh (a per-item Bernoulli, so the number of
+            fresh items is Binomial(n, p_new)).
+        num_classes: labels of fresh items are uniform over these classes; None: unlabelled.
+        device: where the buffer lives.
+        uint8_range: store as uint8 by quantizing this (low, high) range to 0..255 (the round
+            trip error is at most half a level, (high - low) / 510).
+    """
+
+    def __init__(self, capacity: int, shape: tuple[int, ...], init: Init, p_new: float = 0.05,
+                 num_classes: int | None = None, device: torch.device | str = "cpu",
+                 uint8_range: tuple[float, float] | None = None) -> None:
+        if capacity < 1 or not 0 <= p_new <= 1:
+            raise ValueError(f"need capacity >= 1 and p_new in [0, 1], got {capacity}, {p_new}")
+        self.capacity, self.shape, self.init, self.p_new = capacity, tuple(shape), init, p_new
+        self.num_classes, self.uint8_range = num_classes, uint8_range
+        self.device = torch.device(device)
+        dtype = torch.uint8 if uint8_range else torch.float32
+        self.x = torch.zeros(capacity, *self.shape, dtype=dtype, device=self.device)
+        self.y = torch.zeros(capacity, dtype=torch.long, device=self.device)
+        self.size = 0  # items stored
+        self.head = 0  # next slot to overwrite (the oldest item once full)
+
+    def __len__(self) -> int:
+        return self.size
+
+    # ------------------------------------------------------------------ storage format
+    def _encode(self, x: Tensor) -> Tensor:
+        if self.uint8_range is None:
+            return x.detach().float()
+        low, high = self.uint8_range
+        return ((x.detach().float() - low) / (high - low) * 255).round().clamp(0, 255).to(
+            torch.uint8)
+
+    def _decode(self, x: Tensor) -> Tensor:
+        if self.uint8_range is None:
+            return x.clone()
+        low, high = self.uint8_range
+        return x.float() / 255 * (high - low) + low
+
+    def _fresh_labels(self, n: int) -> Tensor:
+        if self.num_classes is None:
+            return torch.zeros(n, dtype=torch.long, device=self.device)
+        return torch.randint(self.num_classes, (n,), device=self.device)
+
+    # ------------------------------------------------------------------ use
+    def sample(self, n: int, y: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """``n`` starting points, their labels, and their buffer slots (-1 for fresh items).
+
+        Args:
+            n: number of items.
+            y: optional labels (n,): stored items are then drawn among those of the same class
+                (classes with no stored item get fresh draws).
+
+        Returns:
+            x (n, *shape) float on the buffer's device, labels (n,), slot index (n,).
+        """
+        fresh = torch.rand(n, device=self.device) < self.p_new
+        if self.size == 0:
+            fresh[:] = True
+        index = torch.full((n,), -1, dtype=torch.long, device=self.device)
+        labels = self._fresh_labels(n) if y is None else y.to(self.device).long()
+        if y is None and self.size:
+            index = torch.randint(self.size, (n,), device=self.device)
+        elif self.size:
+            stored = self.y[:self.size]
+            for k in labels.unique().tolist():
+                where = torch.nonzero(stored == k).flatten()
+                rows = torch.nonzero(labels == k).flatten()
+                if len(where) == 0:
+                    fresh[rows] = True
+                else:
+                    index[rows] = where[torch.randint(len(where), (len(rows),),
+                                                      device=self.device)]
+        index[fresh] = -1
+        x = torch.empty(n, *self.shape, device=self.device)
+        kept = ~fresh
+        if kept.any():
+            x[kept] = self._decode(self.x[index[kept]])
+            if y is None:
+                labels[kept] = self.y[index[kept]]
+        if fresh.any():
+            x[fresh] = self.init(int(fresh.sum()), self.device, self.shape)
+        return x, labels, index
+
+    def push(self, x: Tensor, y: Tensor | None = None) -> None:
+        """Store samples (n, *shape) (and labels), evicting the oldest items when full."""
+        x = self._encode(x.to(self.device))[-self.capacity:]
+        n = len(x)
+        labels = (torch.zeros(n, dtype=torch.long, device=self.device) if y is None
+                  else y.to(self.device).long()[-n:])
+        slots = (self.head + torch.arange(n, device=self.device)) % self.capacity
+        self.x[slots] = x
+        self.y[slots] = labels
+        self.head = (self.head + n) % self.capacity
+        self.size = min(self.capacity, self.size + n)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        return {"x": self.x[:self.capacity].cpu(), "y": self.y.cpu(), "size": self.size,
+                "head": self.head}
+
+    def load_state_dict(self, state: dict) -> None:
+        if tuple(state["x"].shape) != tuple(self.x.shape) or state["x"].dtype != self.x.dtype:
+            raise ValueError(f"buffer of shape {tuple(state['x'].shape)} {state['x'].dtype} "
+                             f"does not fit {tuple(self.x.shape)} {self.x.dtype}")
+        self.x.copy_(state["x"])
+        self.y.copy_(state["y"])
+        self.size, self.head = int(state["size"]), int(state["head"])

@@ -1,0 +1,76 @@
+"""Replay buffer: Binomial fresh fraction, FIFO, labels, uint8 storage, checkpoints."""
+
+from __future__ import annotations
+
+import torch
+
+from genzoo.samplers.replay import ReplayBuffer, uniform_init
+
+
+def filled(capacity=100, **kw) -> ReplayBuffer:
+    buf = ReplayBuffer(capacity, (2,), uniform_init(-1.0, 1.0), **kw)
+    buf.push(torch.rand(capacity, 2) * 2 - 1, torch.arange(capacity) % 3)
+    return buf
+
+
+def test_fresh_count_is_binomial():
+    torch.manual_seed(0)
+    buf = filled(p_new=0.05)
+    n, trials = 500, 400
+    counts = torch.tensor([float((buf.sample(n)[2] == -1).sum()) for _ in range(trials)])
+    mean, var = n * 0.05, n * 0.05 * 0.95
+    assert abs(counts.mean().item() - mean) < 4 * (var / trials) ** 0.5
+    assert 0.75 < counts.var().item() / var < 1.3  # Bernoulli per item: not exactly n * p_new
+
+
+def test_empty_buffer_gives_all_fresh_with_uniform_labels():
+    torch.manual_seed(0)
+    buf = ReplayBuffer(10, (3,), uniform_init(0.0, 1.0), p_new=0.0, num_classes=4)
+    x, y, index = buf.sample(400)
+    assert (index == -1).all() and x.shape == (400, 3) and x.min() >= 0 and x.max() <= 1
+    assert set(y.tolist()) == {0, 1, 2, 3}
+
+
+def test_fifo_eviction_keeps_the_newest():
+    buf = ReplayBuffer(5, (1,), uniform_init(0.0, 1.0), p_new=0.0)
+    for v in range(7):
+        buf.push(torch.tensor([[float(v)]]))
+    assert len(buf) == 5 and sorted(buf.x.flatten().tolist()) == [2, 3, 4, 5, 6]
+    buf.push(torch.arange(10.0, 13.0).view(3, 1))  # evicts 2, 3, 4
+    assert sorted(buf.x.flatten().tolist()) == [5, 6, 10, 11, 12]
+
+
+def test_stored_items_come_back_with_their_labels_and_per_class():
+    torch.manual_seed(0)
+    buf = filled(p_new=0.0)
+    x, y, index = buf.sample(200)
+    assert torch.equal(x, buf.x[index]) and torch.equal(y, buf.y[index])
+    wanted = torch.full((50,), 2)
+    x, y, index = buf.sample(50, y=wanted)
+    assert (buf.y[index] == 2).all() and (y == 2).all()
+
+
+def test_uint8_storage_round_trip_error_is_below_one_level():
+    buf = ReplayBuffer(1000, (3, 4, 4), uniform_init(-1.0, 1.0), p_new=0.0,
+                       uint8_range=(-1.0, 1.0))
+    x = torch.rand(1000, 3, 4, 4) * 2 - 1
+    buf.push(x)
+    assert buf.x.dtype == torch.uint8
+    back, _, index = buf.sample(1000)
+    assert (back - x[index]).abs().max().item() <= 2 / 255  # (high - low) / 255
+
+
+def test_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    buf = filled(capacity=50, p_new=0.1, num_classes=3)
+    buf.push(torch.rand(7, 2))
+    torch.save(buf.state_dict(), tmp_path / "b.pt")
+    other = ReplayBuffer(50, (2,), uniform_init(-1.0, 1.0), p_new=0.1, num_classes=3)
+    other.load_state_dict(torch.load(tmp_path / "b.pt", weights_only=True))
+    assert torch.equal(other.x, buf.x) and torch.equal(other.y, buf.y)
+    assert (other.size, other.head) == (buf.size, buf.head)
+    torch.manual_seed(5)
+    a = buf.sample(20)
+    torch.manual_seed(5)
+    b = other.sample(20)
+    assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
