@@ -17,7 +17,8 @@ EPILOG = """examples:
   genzoo train clf-digits train.epochs=3
   genzoo sample runs/ebm-mnist --n 64 sampler.steps=200
   genzoo eval runs/clf-digits
-  genzoo report runs/clf-digits"""
+  genzoo report runs/clf-digits
+  genzoo compare toy2d --models ebm,dsm --datasets spiral,pinwheel"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,6 +65,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--inception", action="store_true",
                    help="also Inception FID/IS (needs torch-fidelity and its weights)")
     s.add_argument("--no-figures", action="store_true", help="skip the method's figures")
+
+    s = sub.add_parser("compare", help="train and compare every family on 2-D toy data")
+    s.add_argument("lab", choices=["toy2d"], help="the comparison to run")
+    s.add_argument("overrides", nargs="*", help="key=value applied to every family's preset")
+    s.add_argument("--models", help="comma-separated families (default: all)")
+    s.add_argument("--datasets", default="spiral,pinwheel,checkerboard,gmm-ring",
+                   help="comma-separated 2-D toys")
+    s.add_argument("--data", type=Path, help="your own (N, 2) points (.npy/.npz/.csv) instead")
+    s.add_argument("--out", type=Path, default=Path("runs/compare-toy2d"),
+                   help="output folder (runs, results.json, report.html)")
+    s.add_argument("--samples", type=int, default=2000, help="samples drawn per model")
 
     s = sub.add_parser("report", help="write an HTML report of one or more runs")
     s.add_argument("runs", type=Path, nargs="+")
@@ -120,6 +132,15 @@ def run(argv: list[str]) -> int:
                                figures=not args.no_figures, judge=not args.no_judge,
                                inception=args.inception, num_samples=args.samples)
         print(json.dumps(numbers, indent=2))
+    elif args.verb == "compare":
+        from genzoo.compare import Protocol, compare_toy2d
+
+        if args.samples < 10:
+            raise UserError(f"--samples: expected at least 10, got {args.samples}")
+        print(compare_toy2d(args.out, models=args.models.split(",") if args.models else None,
+                            datasets=args.datasets.split(","), data_file=args.data,
+                            protocol=Protocol(n_samples=args.samples),
+                            overrides=args.overrides, quiet=args.quiet))
     elif args.verb == "report":
         from genzoo.viz.report import write_report
 
