@@ -38,6 +38,10 @@ CASES: dict[str, dict] = {
                      "sample_steps": 2}, "data": TOY},
     "dsm": {"model": {"net": {"name": "mlp", "width": 8, "depth": 1}, "levels": 3,
                       "steps_per_level": 2}, "data": TOY},
+    "vae": {"model": {"encoder": {"name": "mlp", "width": 8, "depth": 1},
+                      "decoder_net": {"name": "mlp", "width": 8, "depth": 1}}, "data": TOY},
+    "gan": {"model": {"generator": {"name": "mlp", "width": 8, "depth": 1},
+                      "critic": {"name": "mlp", "width": 8, "depth": 1}}, "data": TOY},
 }
 
 

@@ -1,0 +1,164 @@
+"""Small shared pieces of the families' objectives (see DESIGN.md, "Layout").
+
+Every function reduces over all non-batch dimensions and returns one number per example, shape
+(B,), unless it says otherwise. Arguments broadcast against each other as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+# ----------------------------------------------------------------------------- VAE and GAN
+# (log-likelihoods, log_mean_exp, Gaussian KL analytic and Monte Carlo, gradient penalty.)
+def _sum_except_batch(t: Tensor) -> Tensor:
+    return t.flatten(1).sum(1) if t.dim() > 1 else t
+
+
+def log_likelihood_normal(mu: Tensor, logvar: Tensor, x: Tensor) -> Tensor:
+    """Diagonal-Gaussian log-density ``log N(x; mu, exp(logvar))`` summed over non-batch dims.
+
+    Args:
+        mu: mean (B, ...), broadcastable to ``x``.
+        logvar: log-variance (B, ...) or any shape broadcastable to ``x`` (e.g. (D,) for a
+            variance shared by the batch, () for one global variance).
+        x: points (B, ...).
+
+    Returns:
+        (B,): ``sum_i -0.5 * (log(2 pi) + logvar_i + (x_i - mu_i)^2 / exp(logvar_i))``.
+
+    References:
+        Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014, appendix C.2 (the
+        Gaussian decoder ``log p(x|z)``).
+
+    Example:
+        >>> log_likelihood_normal(torch.zeros(3, 2), torch.zeros(2), torch.zeros(3, 2)).shape
+        torch.Size([3])
+    """
+    mu, logvar, x = torch.broadcast_tensors(mu, logvar, x)
+    log_density = -0.5 * (math.log(2 * math.pi) + logvar + (x - mu).square() * torch.exp(-logvar))
+    return _sum_except_batch(log_density)
+
+
+def log_likelihood_bernoulli(logits: Tensor, x: Tensor) -> Tensor:
+    """Bernoulli log-likelihood ``log p(x)`` of ``x`` in [0, 1] given logits, summed per example.
+
+    Computed from logits as ``x * logits - softplus(logits)`` (= ``-BCEWithLogits``), which is
+    exact and finite for any logit, unlike ``x log mu + (1 - x) log(1 - mu)`` on probabilities
+    ``mu = sigmoid(logits)`` that saturate to 0 or 1 in float32. Non-binary ``x`` in [0, 1] gives
+    the continuous-target cross-entropy (not a normalised density).
+
+    Args:
+        logits: ``log(mu / (1 - mu))`` (B, ...), broadcastable to ``x``.
+        x: targets in [0, 1] (B, ...).
+
+    Returns:
+        (B,): ``sum_i x_i log mu_i + (1 - x_i) log(1 - mu_i)``.
+
+    References:
+        Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014, appendix C.1 (the
+        Bernoulli decoder).
+    """
+    logits, x = torch.broadcast_tensors(logits, x)
+    return _sum_except_batch(-F.binary_cross_entropy_with_logits(logits, x, reduction="none"))
+
+
+def log_mean_exp(y: Tensor, dim: int) -> Tensor:
+    """``log((1/K) sum_k exp(y_k))`` along ``dim`` (of size K), without overflow or underflow.
+
+    Args:
+        y: any shape, e.g. log importance weights (K, B).
+        dim: the dimension to average over; it is removed.
+
+    Returns:
+        ``y`` reduced over ``dim``: ``logsumexp(y, dim) - log K``.
+
+    References:
+        Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016, eq. (8)
+        (the K-sample bound is a log-mean-exp of log weights).
+    """
+    return torch.logsumexp(y, dim) - math.log(y.shape[dim])
+
+
+def kl_gaussian_gaussian_analytic(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor,
+                                  logvar_p: Tensor) -> Tensor:
+    """Closed-form ``KL(N(mu_q, diag var_q) || N(mu_p, diag var_p))`` summed per example.
+
+    Args:
+        mu_q, logvar_q: mean and log-variance of q (B, ...).
+        mu_p, logvar_p: mean and log-variance of p, broadcastable to q's (zeros: N(0, I)).
+
+    Returns:
+        (B,): ``0.5 sum_i [logvar_p - logvar_q + (var_q + (mu_q - mu_p)^2) / var_p - 1]``.
+
+    References:
+        Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014, appendix B (the case
+        ``p = N(0, I)``, used in eq. (10)).
+    """
+    mu_q, logvar_q, mu_p, logvar_p = torch.broadcast_tensors(mu_q, logvar_q, mu_p, logvar_p)
+    kl = 0.5 * (logvar_p - logvar_q
+                + (torch.exp(logvar_q) + (mu_q - mu_p).square()) * torch.exp(-logvar_p) - 1)
+    return _sum_except_batch(kl)
+
+
+def kl_gaussian_gaussian_mc(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor, logvar_p: Tensor,
+                            num_samples: int) -> Tensor:
+    """Monte Carlo ``KL(q || p) ~ (1/S) sum_s [log q(z_s) - log p(z_s)]``, ``z_s ~ q``.
+
+    Unbiased; reparameterised (``z = mu_q + exp(logvar_q / 2) * eps``), so it is differentiable
+    in q's parameters. Its standard error falls as ``1 / sqrt(num_samples)``.
+
+    Args:
+        mu_q, logvar_q: mean and log-variance of q (B, ...).
+        mu_p, logvar_p: mean and log-variance of p, broadcastable to q's.
+        num_samples: S, the number of draws per example.
+
+    Returns:
+        (B,): the estimate per example.
+
+    References:
+        Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014, eq. (6) (the generic
+        SGVB estimator, where the KL term is estimated by sampling).
+    """
+    mu_q, logvar_q, mu_p, logvar_p = torch.broadcast_tensors(mu_q, logvar_q, mu_p, logvar_p)
+    eps = torch.randn((num_samples, *mu_q.shape), dtype=mu_q.dtype, device=mu_q.device)
+    z = (mu_q + torch.exp(0.5 * logvar_q) * eps).flatten(0, 1)  # (S * B, ...)
+    mu_q, logvar_q, mu_p, logvar_p = (t.expand(num_samples, *t.shape).flatten(0, 1)
+                                      for t in (mu_q, logvar_q, mu_p, logvar_p))
+    log_ratio = log_likelihood_normal(mu_q, logvar_q, z) - log_likelihood_normal(mu_p, logvar_p, z)
+    return log_ratio.view(num_samples, -1).mean(0)
+
+
+def gradient_penalty(critic: Callable[[Tensor], Tensor], x_real: Tensor, x_fake: Tensor,
+                     target: float = 1.0) -> Tensor:
+    """WGAN-GP penalty ``E[(||grad_x D(x_hat)||_2 - target)^2]`` on random interpolates.
+
+    ``x_hat = u x_real + (1 - u) x_fake`` with one ``u ~ U[0, 1]`` per example. The graph is kept
+    (``create_graph``), so the penalty back-propagates into the critic's parameters.
+
+    Args:
+        critic: D, mapping (B, ...) to (B,) (or (B, 1)) scores.
+        x_real: data (B, ...).
+        x_fake: generated points (B, ...), treated as constants.
+        target: the norm the gradient is pulled towards (1: the 1-Lipschitz constraint).
+
+    Returns:
+        scalar: the penalty averaged over the batch (multiply by lambda = 10 in the paper).
+
+    References:
+        Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017, eq. (3) and
+        Algorithm 1 (lines 6-7).
+    """
+    u = torch.rand((len(x_real),) + (1,) * (x_real.dim() - 1), dtype=x_real.dtype,
+                   device=x_real.device)
+    x_hat = (u * x_real.detach() + (1 - u) * x_fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - target).square().mean()
+
+
+# ----------------------------------------------------------------------------- end (VAE and GAN)
