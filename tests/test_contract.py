@@ -42,6 +42,10 @@ CASES: dict[str, dict] = {
                       "decoder_net": {"name": "mlp", "width": 8, "depth": 1}}, "data": TOY},
     "gan": {"model": {"generator": {"name": "mlp", "width": 8, "depth": 1},
                       "critic": {"name": "mlp", "width": 8, "depth": 1}}, "data": TOY},
+    "ddpm": {"model": {"net": {"name": "cond-mlp", "width": 8, "depth": 1, "emb_dim": 4},
+                       "timesteps": 10}, "data": TOY},
+    "cnf": {"model": {"net": {"name": "cond-mlp", "width": 8, "depth": 1, "act": "tanh",
+                              "emb_dim": 4}}, "data": TOY},
 }
 
 
