@@ -29,6 +29,7 @@ def test_compare_writes_results_and_report(tmp_path, capsys):
         assert 0 <= row["bc"] <= 1 and (out / row["run"] / "checkpoints" / "last.pt").is_file()
     page = (out / "report.html").read_text()
     assert "Protocol" in page and "gmm-ring" in page and "reference" in page
+    assert page.index("<h2>Protocol</h2>") < page.index("<h2>Metrics</h2>")  # lab first
     assert (out / "samples.png").is_file()
 
 

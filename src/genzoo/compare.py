@@ -264,4 +264,4 @@ def _report(out: Path, results: list[DatasetResult], p: Protocol, figure: Path) 
         sections.append(Section(f"{r.dataset}", table_html(header, rows)))
     runs = [out / row.run for r in results for row in r.rows]
     return write_report(runs, out / "report.html", title="genzoo toy-2-D comparison",
-                        extra_sections=sections)
+                        lead_sections=sections)

@@ -159,11 +159,13 @@ def write_report(
     out: str | os.PathLike[str] | None = None,
     *,
     extra_sections: Sequence[Section] = (),
+    lead_sections: Sequence[Section] = (),
     title: str | None = None,
 ) -> Path:
     """Write a self-contained ``report.html`` for one run, or one page comparing several.
 
-    Layout: the title and one line per run (method, command); then the sections Metrics (see
+    Layout: the title and one line per run (method, command); ``lead_sections`` (a study's own
+    headline tables and figures); then the sections Metrics (see
     :func:`genzoo.viz.run_data.summary_metrics`; one run: one row per metric, several: one row
     per run, one column per metric), Training curves, Restarts and events, Config differences
     (several runs only), ``extra_sections`` in order, and finally one section per run, headed by
@@ -176,7 +178,9 @@ def write_report(
         run_dirs: one or more ``runs/<name>`` directories.
         out: the HTML file; defaults to ``<run_dir>/report.html`` for a single run and is
             required for several.
-        extra_sections: further sections, e.g. from a toy-2-D comparison or JEM analyses.
+        extra_sections: further sections after the generic ones, e.g. JEM analyses.
+        lead_sections: sections shown first, before the generic metrics (e.g. the toy-2-D
+            comparison's protocol and tables).
         title: page title; default ``"genzoo report: <names>"``.
 
     Returns:
@@ -199,6 +203,7 @@ def write_report(
     names = ", ".join(r.name for r in runs)
     title = title or f"genzoo report: {names}"
     sections = [
+        *lead_sections,
         _metrics_section(runs),
         _curves_section(runs),
         _events_section(runs),
