@@ -3,7 +3,8 @@
 For each of the four seed datasets: the best family's KDE log-likelihood within 0.05 nats of the
 reference row and every family's within 0.3 nats; the best Bhattacharyya coefficient >= 0.97
 and every family's >= 0.90. The whole default comparison must run in <= 5 minutes on 2 CPU
-cores (it becomes ``make demo``).
+cores (it becomes ``make demo``); it runs two single-threaded trainings at once, as
+``genzoo compare toy2d`` does by default.
 
 Run: ``python benchmarks/toy2d.py [--out DIR]`` (writes benchmarks/results/toy2d.json).
 """
@@ -25,7 +26,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/benchmark-toy2d"))
     args = parser.parse_args()
     start = time.perf_counter()
-    compare_toy2d(args.out, datasets=SEED_DATASETS, quiet=True)
+    compare_toy2d(args.out, datasets=SEED_DATASETS, workers=2, quiet=True)
     minutes = (time.perf_counter() - start) / 60
     results = json.loads((args.out / "results.json").read_text())
     checks = []

@@ -37,7 +37,7 @@ def test_compare_on_user_points(tmp_path, capsys):
     points = np.random.default_rng(0).normal(size=(400, 2)).astype(np.float32)
     np.save(tmp_path / "mine.npy", points)
     out = tmp_path / "lab"
-    code = main(["--quiet", "compare", "toy2d", "--models", "dsm", "--data",
+    code = main(["--quiet", "compare", "toy2d", "--models", "dsm", "--workers", "1", "--data",
                  str(tmp_path / "mine.npy"), "--out", str(out), "--samples", "200", *TINY,
                  "model.steps_per_level=3"])
     assert code == 0, capsys.readouterr().err

@@ -76,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, default=Path("runs/compare-toy2d"),
                    help="output folder (runs, results.json, report.html)")
     s.add_argument("--samples", type=int, default=2000, help="samples drawn per model")
+    s.add_argument("--workers", type=int, default=2,
+                   help="trainings run at once in separate processes (1: sequential)")
 
     s = sub.add_parser("report", help="write an HTML report of one or more runs")
     s.add_argument("runs", type=Path, nargs="+")
@@ -140,7 +142,8 @@ def run(argv: list[str]) -> int:
         print(compare_toy2d(args.out, models=args.models.split(",") if args.models else None,
                             datasets=args.datasets.split(","), data_file=args.data,
                             protocol=Protocol(n_samples=args.samples),
-                            overrides=args.overrides, quiet=args.quiet))
+                            overrides=args.overrides, workers=args.workers,
+                            quiet=args.quiet))
     elif args.verb == "report":
         from genzoo.viz.report import write_report
 

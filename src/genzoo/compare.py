@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
+import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,7 +35,7 @@ import torch
 from matplotlib.figure import Figure
 
 from genzoo.atomic import atomic_write_text
-from genzoo.config import DataConfig, preset_names, resolve_config
+from genzoo.config import DataConfig, build_run_config, preset_names, resolve_config
 from genzoo.data import load_dataset, sample_toy
 from genzoo.errors import UserError
 from genzoo.metrics.kde import bhattacharyya, grid_bounds, kde_log_likelihood
@@ -131,7 +134,7 @@ def _data(dataset: str, data_file: Path | None, p: Protocol) -> tuple[np.ndarray
 def compare_toy2d(out_dir: Path | str, *, models: Sequence[str] | None = None,
                   datasets: Sequence[str] = SEED_DATASETS, data_file: Path | str | None = None,
                   protocol: Protocol = Protocol(), overrides: Sequence[str] = (),
-                  quiet: bool = False) -> Path:
+                  workers: int = 1, quiet: bool = False) -> Path:
     """Train and compare; returns the path of ``report.html`` in ``out_dir``.
 
     Args:
@@ -141,6 +144,7 @@ def compare_toy2d(out_dir: Path | str, *, models: Sequence[str] | None = None,
         data_file: a user ``.npy`` / ``.npz`` / ``.csv`` of 2-D points instead of toys.
         protocol: sample sizes, seed, bandwidth and grid.
         overrides: ``key=value`` overrides applied to every family's preset.
+        workers: trainings run at once, in separate processes (results do not depend on it).
         quiet: no progress bars.
     """
     families = list(models or available_families())
@@ -153,37 +157,76 @@ def compare_toy2d(out_dir: Path | str, *, models: Sequence[str] | None = None,
     data_path = None if data_file is None else Path(data_file)
     prepared = {d: _data(d, data_path, protocol) for d in names}  # fail early on bad input
     out.mkdir(parents=True, exist_ok=True)
-    results = []
+    results, jobs = [], []
     for dataset in names:
         train_x, holdout, truth = prepared[dataset]
         reference = _score("reference", sample_toy(dataset, protocol.n_samples,
                                                    seed=protocol.seed + 999).numpy()
                            if data_path is None else train_x, holdout, truth, protocol)
-        result = DatasetResult(dataset, reference, data=truth)
+        results.append(DatasetResult(dataset, reference, data=truth))
         data = _data_section(dataset, data_path, out, train_x, protocol)
         for family in families:
             cfg = resolve_config(f"{family}-toy", list(overrides))
             cfg.data, cfg.name = data, f"{family}-{dataset}"
-            start = time.perf_counter()
-            run = train(cfg, runs_dir=out / "runs", quiet=quiet,
-                        command=f"genzoo compare toy2d --models {family} "
-                                + (f"--data {data_path}" if data_path else f"--datasets {dataset}"))
-            seconds = time.perf_counter() - start
-            method = load(run)
-            samples = _samples(method, protocol.n_samples)
-            row = _score(family, samples, holdout, truth, protocol)
-            row.exact_ll, row.train_seconds, row.run = _exact_ll(method, holdout), seconds, \
-                str(run.relative_to(out))
-            result.rows.append(row)
-            result.samples[family] = samples
-            if not quiet:
-                print(f"{dataset:>13s} {family:>5s}: KDE-LL {row.kde_ll:8.3f} "
-                      f"(reference {reference.kde_ll:.3f})  BC {row.bc:.3f}  "
-                      f"{seconds:5.1f} s", flush=True)
-        results.append(result)
+            command = f"genzoo compare toy2d --models {family} " + (
+                f"--data {data_path}" if data_path else f"--datasets {dataset}")
+            jobs.append(Job(family, dataset, cfg.to_dict(), str(out / "runs"), command,
+                            holdout, truth, protocol))
+    by_dataset = {r.dataset: r for r in results}
+    for job, (row, samples) in zip(jobs, _run_jobs(jobs, workers), strict=True):
+        row.run = str(Path(row.run).relative_to(out))
+        by_dataset[job.dataset].rows.append(row)
+        by_dataset[job.dataset].samples[job.family] = samples
+        if not quiet:
+            ref = by_dataset[job.dataset].reference
+            print(f"{job.dataset:>13s} {job.family:>5s}: KDE-LL {row.kde_ll:8.3f} "
+                  f"(reference {ref.kde_ll:.3f})  BC {row.bc:.3f}  "
+                  f"{row.train_seconds:5.1f} s", flush=True)
     _write_results(out, results, protocol)
     figure = _figure(out / "samples.png", results)
     return _report(out, results, protocol, figure)
+
+
+@dataclass
+class Job:
+    """One cell of the grid: train a family on a dataset, sample it, score it."""
+
+    family: str
+    dataset: str
+    config: dict
+    runs_dir: str
+    command: str
+    holdout: np.ndarray
+    truth: np.ndarray
+    protocol: Protocol
+
+
+def run_job(job: Job, threads: int | None = None) -> tuple[Row, np.ndarray]:
+    """Train, sample and score one cell (in a worker process when the lab runs in parallel)."""
+    if threads:
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    run = train(build_run_config(job.config), runs_dir=job.runs_dir, quiet=True,
+                command=job.command)
+    seconds = time.perf_counter() - start
+    method = load(run)
+    samples = _samples(method, job.protocol.n_samples)
+    row = _score(job.family, samples, job.holdout, job.truth, job.protocol)
+    row.exact_ll, row.train_seconds, row.run = _exact_ll(method, job.holdout), seconds, str(run)
+    return row, samples
+
+
+def _run_jobs(jobs: list[Job], workers: int) -> list[tuple[Row, np.ndarray]]:
+    """Every job's result, in order: in this process, or in ``workers`` processes with
+    ``cores / workers`` threads each (small toy networks use two single-threaded processes
+    better than one two-threaded one)."""
+    if workers <= 1:
+        return [run_job(job) for job in jobs]
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = [pool.submit(run_job, job, threads) for job in jobs]
+        return [f.result() for f in futures]
 
 
 def _data_section(dataset: str, data_file: Path | None, out: Path, train_x: np.ndarray,
