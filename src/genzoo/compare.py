@@ -44,8 +44,6 @@ from genzoo.viz._io import atomic_write_bytes, figure_png_bytes
 
 SEED_DATASETS = ("spiral", "pinwheel", "checkerboard", "gmm-ring")
 FAMILIES = ("ebm", "sm", "dsm", "vae", "ddpm", "cnf", "gan")
-#: Relative training cost of each family's toy preset (seconds per dataset on 2 CPU cores).
-COST_RANK = {"cnf": 35, "ebm": 30, "vae": 14, "dsm": 11, "gan": 10, "sm": 8, "ddpm": 4}
 
 
 @dataclass(frozen=True)
@@ -226,11 +224,9 @@ def _run_jobs(jobs: list[Job], workers: int) -> list[tuple[Row, np.ndarray]]:
         return [run_job(job) for job in jobs]
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")
-    # longest first, so the workers finish together (cost ranks measured on 2 CPU cores)
-    order = sorted(range(len(jobs)), key=lambda i: -COST_RANK.get(jobs[i].family, 0))
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = {i: pool.submit(run_job, jobs[i], threads) for i in order}
-        return [futures[i].result() for i in range(len(jobs))]
+        futures = [pool.submit(run_job, job, threads) for job in jobs]
+        return [f.result() for f in futures]
 
 
 def _data_section(dataset: str, data_file: Path | None, out: Path, train_x: np.ndarray,
