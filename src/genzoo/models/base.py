@@ -7,6 +7,7 @@ step by default; GANs override it to step several optimizers) and never needs to
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,8 +48,9 @@ class Method(nn.Module):
     """Base class of every family.
 
     Subclasses set ``Config`` (their config dataclass) and ``data_range`` (the range the method
-    trains in; batches are mapped there from the dataset's stored range), build their networks in
-    ``__init__(cfg, info)``, and implement ``loss``.
+    trains in; batches are mapped there from the dataset's stored range; for datasets without
+    a stored range, e.g. 2-D toys, it becomes (-inf, inf) on the instance), build their
+    networks in ``__init__(cfg, info)``, and implement ``loss``.
     """
 
     Config: ClassVar[type]
@@ -59,6 +61,8 @@ class Method(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.info = info
+        if info.value_range is None:  # real-valued vectors are never rescaled or clamped
+            self.data_range = (-math.inf, math.inf)
 
     # -------------------------------------------------------------- what families implement
     def loss(self, batch: Batch) -> LossOutput:

@@ -141,8 +141,6 @@ class CNF(Method):
             raise ConfigError(f"method 'cnf' computes the exact trace (one backward pass per "
                               f"dimension); dataset {info.name!r} has {dim} dimensions, more "
                               f"than {MAX_EXACT_TRACE_DIM}")
-        if info.value_range is None:
-            self.data_range = (-math.inf, math.inf)  # raw vectors: trained without rescaling
         self.dim = dim
         self.dynamics = Dynamics(cfg.net.build((dim,), dim))
 

@@ -106,8 +106,6 @@ class DDPM(Method):
 
     def __init__(self, cfg: DDPMConfig, info: DatasetInfo) -> None:
         super().__init__(cfg, info)
-        if info.value_range is None:
-            self.data_range = (-math.inf, math.inf)  # raw vectors: trained without rescaling
         self.net = cfg.net.build(info.shape, math.prod(info.shape))
         betas = beta_schedule(cfg.beta_schedule, cfg.timesteps, cfg.beta_start, cfg.beta_end)
         abar = torch.cumprod(1 - betas, 0)

@@ -136,8 +136,6 @@ class GAN(Method):
     def __init__(self, cfg: GANConfig, info: DatasetInfo) -> None:
         super().__init__(cfg, info)
         self.bounded = info.value_range is not None
-        if not self.bounded:
-            self.data_range = (-math.inf, math.inf)  # vectors are never rescaled
         self.generator = cfg.generator.build((cfg.latent_dim,), math.prod(info.shape))
         self.critic = cfg.critic.build(info.shape, 1)
 

@@ -87,11 +87,9 @@ class VAE(Method):
 
     def __init__(self, cfg: VAEConfig, info: DatasetInfo) -> None:
         super().__init__(cfg, info)
-        if info.value_range is None:
-            self.data_range = (-math.inf, math.inf)  # vectors are never rescaled
-            if cfg.decoder == "bernoulli":
-                raise ConfigError(f"model.decoder=bernoulli needs data in [0, 1]; dataset "
-                                  f"{info.name!r} is real-valued (use decoder: gaussian)")
+        if info.value_range is None and cfg.decoder == "bernoulli":
+            raise ConfigError(f"model.decoder=bernoulli needs data in [0, 1]; dataset "
+                              f"{info.name!r} is real-valued (use decoder: gaussian)")
         self.dim = math.prod(info.shape)
         heads = 2 if cfg.decoder == "gaussian" and cfg.decoder_logvar == "net" else 1
         self.encoder = cfg.encoder.build(info.shape, 2 * cfg.latent_dim)
