@@ -112,7 +112,7 @@ def evaluate_run(run: Path | str, *, split: str | None = None, checkpoint: str =
             as_uint8 = from_float(samples, (0, 255), method.data_range)
             numbers.update(inception_metrics(as_uint8, data.x[:max(num_samples, 1000)]))
     _merge_json(run_dir / "eval.json", numbers)
-    if figures:
+    if figures and type(method).figures is not Method.figures:  # only then read the train split
         train = load_data(cfg, cfg.data.train_split, cfg.data.limit)
         captions = method.figures(run_dir / "figures", train, data)
         if captions:
