@@ -74,3 +74,9 @@ def test_checkpoint_round_trip(tmp_path):
     torch.manual_seed(5)
     b = other.sample(20)
     assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
+
+
+def test_to_keeps_contents_and_returns_the_buffer():
+    buf = filled(capacity=10)
+    before = buf.x.clone()
+    assert buf.to("cpu") is buf and torch.equal(buf.x, before)

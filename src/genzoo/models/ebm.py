@@ -27,7 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-import torch
 from torch import Tensor
 
 from genzoo.config import param
@@ -104,19 +103,11 @@ class EBM(Method):
         if self.cfg.init == "noise":
             x0 = uniform_init(*self.box)(n, self.device, self.info.shape)
             return self.langevin(x0)
-        if self.buffer.device != self.device:
-            self.buffer_to(self.device)
-        x0, _, _ = self.buffer.sample(n)
+        x0, _, _ = self.buffer.to(self.device).sample(n)
         x = self.langevin(x0)
         if self.training:
             self.buffer.push(x)
         return x
-
-    def buffer_to(self, device: torch.device) -> None:
-        state = self.buffer.state_dict()
-        self.buffer = ReplayBuffer(self.cfg.buffer_size, self.info.shape,
-                                   uniform_init(*self.box), self.cfg.p_new, device=device)
-        self.buffer.load_state_dict(state)
 
     def loss(self, batch: Batch) -> LossOutput:
         x_neg = self.negatives(len(batch.x))

@@ -142,6 +142,13 @@ class ReplayBuffer:
         self.head = (self.head + n) % self.capacity
         self.size = min(self.capacity, self.size + n)
 
+    def to(self, device: torch.device | str) -> ReplayBuffer:
+        """Keep the buffer on ``device`` (moved in place when it is elsewhere); returns self."""
+        device = torch.device(device)
+        if device != self.device:
+            self.device, self.x, self.y = device, self.x.to(device), self.y.to(device)
+        return self
+
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
         return {"x": self.x[:self.capacity].cpu(), "y": self.y.cpu(), "size": self.size,
