@@ -12,7 +12,7 @@ import contextlib
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -166,7 +166,7 @@ class _Trainer:
     def payload(self) -> dict:
         return {
             "method": self.cfg.method, "config": self.cfg.to_dict(),
-            "info": _info_dict(self.method), "model": self.method.state_dict(),
+            "info": asdict(self.method.info), "model": self.method.state_dict(),
             "optim": self.opt.state_dict(),
             "ema": None if self.ema is None else self.ema.state_dict(),
             "extra": self.method.state_for_checkpoint(), "rng": rng_state(),
@@ -320,12 +320,6 @@ class _Trainer:
                 last_ckpt_time = time.perf_counter()
         bar.close()
         self.write_samples("final")
-
-
-def _info_dict(method: Method) -> dict:
-    from dataclasses import asdict
-
-    return asdict(method.info)
 
 
 def fit(method: Method, data: Dataset, cfg: RunConfig, run_dir: Path, *,
