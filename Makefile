@@ -1,4 +1,4 @@
-# genzoo: `make demo` runs the main job on embedded data, `make test` runs the test suite.
+# genzoo: `make demo` runs the toy-2-D lab (every family on four 2-D toys, about 4 min), `make test` runs the test suite.
 # Both create .venv and install the project first (torch is pinned to the local CPU wheel).
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -18,9 +18,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	@run=$$($(GENZOO) train clf-digits --name demo) && \
-	  $(GENZOO) eval $$run > /dev/null && \
-	  echo "report: $$($(GENZOO) report $$run)"
+	$(GENZOO) compare toy2d --out runs/demo
 
 test: install
 	$(PY) -m pytest -q

@@ -20,14 +20,16 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import multiprocessing
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +43,12 @@ from genzoo.errors import UserError
 from genzoo.metrics.kde import bhattacharyya, grid_bounds, kde_log_likelihood
 from genzoo.runs import load, train
 from genzoo.viz._io import atomic_write_bytes, figure_png_bytes
+from genzoo.viz.scatter import grid_log_density
 
 SEED_DATASETS = ("spiral", "pinwheel", "checkerboard", "gmm-ring")
 FAMILIES = ("ebm", "sm", "dsm", "vae", "ddpm", "cnf", "gan")
+DENSITY_RESOLUTION = 80  # grid points per axis of the model density views
+DENSITY_K = 64  # importance samples per grid point for the VAE's density view
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,7 @@ class DatasetResult:
     reference: Row
     rows: list[Row] = field(default_factory=list)
     samples: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    densities: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     data: np.ndarray | None = field(default=None, repr=False)
 
 
@@ -112,6 +118,32 @@ def _exact_ll(method, holdout: np.ndarray) -> float | None:
     with torch.no_grad():
         x = torch.as_tensor(holdout, dtype=torch.float32, device=method.device)
         return float(method.log_prob(x).mean())
+
+
+def log_density_fn(method) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """log p(x) up to a constant, (B, 2) -> (B,), where the family defines one: its
+    ``log_prob`` (exact for the CNF; importance-sampled with K = ``DENSITY_K`` for the VAE) or
+    minus its energy (EBM); None for families that only sample (GAN, DDPM) or model the score
+    (SM, DSM)."""
+    if hasattr(method, "log_prob"):
+        takes_k = "k" in inspect.signature(method.log_prob).parameters
+        fn = partial(method.log_prob, k=DENSITY_K) if takes_k else method.log_prob
+    elif hasattr(method, "energy"):
+        def fn(x: torch.Tensor) -> torch.Tensor:
+            return -method.energy(x)
+    else:
+        return None
+    return lambda x: fn(x.to(method.device))
+
+
+def _density_grid(method, truth: np.ndarray, p: Protocol) -> np.ndarray | None:
+    """The model's log-density (R, R) on the figure's grid (row 0 = y_min), or None."""
+    fn = log_density_fn(method)
+    if fn is None:
+        return None
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(p.seed)
+        return grid_log_density(fn, grid_bounds(truth, p.grid_margin), DENSITY_RESOLUTION)
 
 
 def _data(dataset: str, data_file: Path | None, p: Protocol) -> tuple[np.ndarray, ...]:
@@ -173,18 +205,29 @@ def compare_toy2d(out_dir: Path | str, *, models: Sequence[str] | None = None,
             jobs.append(Job(family, dataset, cfg.to_dict(), str(out / "runs"), command,
                             holdout, truth, protocol))
     by_dataset = {r.dataset: r for r in results}
-    for job, (row, samples) in zip(jobs, _run_jobs(jobs, workers), strict=True):
+    for job, result in zip(jobs, _run_jobs(jobs, workers), strict=True):
+        row = result.row
         row.run = str(Path(row.run).relative_to(out))
         by_dataset[job.dataset].rows.append(row)
-        by_dataset[job.dataset].samples[job.family] = samples
+        by_dataset[job.dataset].samples[job.family] = result.samples
+        if result.log_density is not None:
+            by_dataset[job.dataset].densities[job.family] = result.log_density
         if not quiet:
             ref = by_dataset[job.dataset].reference
             print(f"{job.dataset:>13s} {job.family:>5s}: KDE-LL {row.kde_ll:8.3f} "
                   f"(reference {ref.kde_ll:.3f})  BC {row.bc:.3f}  "
                   f"{row.train_seconds:5.1f} s", flush=True)
     _write_results(out, results, protocol)
-    figure = _figure(out / "samples.png", results)
-    return _report(out, results, protocol, figure)
+    figures = [(_figure(out / "samples.png", results, protocol),
+                "rows: datasets, columns: families; black lines: model density contours at "
+                + ", ".join(f"{c:g}" for c in CONTOUR_LEVELS) + " of its peak")]
+    density = _density_figure(out / "densities.png", results, protocol)
+    if density is not None:
+        figures.append((density, "model densities relative to their peak, true samples in "
+                        f"white (VAE: importance-sampled, K = {DENSITY_K}; EBM: exp(-E), which "
+                        "is flatter than its samples: those come from short-run, low-noise "
+                        "Langevin chains)"))
+    return _report(out, results, protocol, figures)
 
 
 @dataclass
@@ -201,7 +244,16 @@ class Job:
     protocol: Protocol
 
 
-def run_job(job: Job, threads: int | None = None) -> tuple[Row, np.ndarray]:
+@dataclass
+class JobResult:
+    """What a job sends back: its table row, its samples, and its log-density grid (or None)."""
+
+    row: Row
+    samples: np.ndarray
+    log_density: np.ndarray | None
+
+
+def run_job(job: Job, threads: int | None = None) -> JobResult:
     """Train, sample and score one cell (in a worker process when the lab runs in parallel)."""
     if threads:
         torch.set_num_threads(threads)
@@ -213,10 +265,10 @@ def run_job(job: Job, threads: int | None = None) -> tuple[Row, np.ndarray]:
     samples = _samples(method, job.protocol.n_samples)
     row = _score(job.family, samples, job.holdout, job.truth, job.protocol)
     row.exact_ll, row.train_seconds, row.run = _exact_ll(method, job.holdout), seconds, str(run)
-    return row, samples
+    return JobResult(row, samples, _density_grid(method, job.truth, job.protocol))
 
 
-def _run_jobs(jobs: list[Job], workers: int) -> list[tuple[Row, np.ndarray]]:
+def _run_jobs(jobs: list[Job], workers: int) -> list[JobResult]:
     """Every job's result, in order: in this process, or in ``workers`` processes with
     ``cores / workers`` threads each (small toy networks use two single-threaded processes
     better than one two-threaded one)."""
@@ -247,29 +299,80 @@ def _write_results(out: Path, results: list[DatasetResult], p: Protocol) -> None
     atomic_write_text(out / "results.json", json.dumps(payload, indent=2, allow_nan=True))
 
 
-def _figure(path: Path, results: list[DatasetResult], shown: int = 600) -> Path:
+CONTOUR_LEVELS = (0.05, 0.25, 0.5, 0.75)  # fractions of a model density's peak
+
+
+def _relative_density(log_density: np.ndarray) -> np.ndarray:
+    """exp(log p - max log p): the density relative to its peak, 0 where not finite."""
+    finite = np.isfinite(log_density)
+    peak = log_density[finite].max() if finite.any() else 0.0
+    return np.where(finite, np.exp(np.clip(log_density - peak, -700.0, 0.0)), 0.0)
+
+
+def _grid_axes(bounds: tuple[float, float, float, float], shape: tuple[int, ...]
+               ) -> tuple[np.ndarray, np.ndarray]:
+    x0, x1, y0, y1 = bounds
+    return np.linspace(x0, x1, shape[1]), np.linspace(y0, y1, shape[0])
+
+
+def _panel(ax, bounds: tuple[float, float, float, float], title: str | None,
+           ylabel: str | None) -> None:
+    ax.set_xlim(bounds[0], bounds[1])
+    ax.set_ylim(bounds[2], bounds[3])
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=9)
+
+
+def _figure(path: Path, results: list[DatasetResult], p: Protocol, shown: int = 600) -> Path:
+    """Datasets x families: model samples (orange) over true samples (blue), with the model's
+    density contours (at ``CONTOUR_LEVELS`` of its peak) where the family has a density."""
     families = [row.family for row in results[0].rows] if results else []
     rows, cols = len(results), len(families) + 1
     fig = Figure(figsize=(2.2 * cols, 2.2 * rows), layout="constrained")
     axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False))
     for i, result in enumerate(results):
         truth = result.data[:shown]
-        x0, x1, y0, y1 = grid_bounds(result.data)
+        bounds = grid_bounds(result.data, p.grid_margin)
         for j, name in enumerate(["data", *families]):
             ax = axes[i, j]
-            ax.scatter(truth[:, 0], truth[:, 1], s=1, c="C0", alpha=0.4)
+            ax.scatter(truth[:, 0], truth[:, 1], s=1, c="C0", alpha=0.4, rasterized=True)
             if name != "data":
                 pts = result.samples[name][:shown]
                 pts = pts[np.isfinite(pts).all(axis=1)]
-                ax.scatter(pts[:, 0], pts[:, 1], s=1, c="C1", alpha=0.6)
-            ax.set_xlim(x0, x1)
-            ax.set_ylim(y0, y1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title(name, fontsize=9)
-            if j == 0:
-                ax.set_ylabel(result.dataset, fontsize=9)
+                ax.scatter(pts[:, 0], pts[:, 1], s=1, c="C1", alpha=0.6, rasterized=True)
+            if name in result.densities:
+                density = _relative_density(result.densities[name])
+                if density.max() > density.min():
+                    ax.contour(*_grid_axes(bounds, density.shape), density,
+                               levels=list(CONTOUR_LEVELS), colors="k", linewidths=0.5,
+                               alpha=0.7)
+            _panel(ax, bounds, name if i == 0 else None, result.dataset if j == 0 else None)
+    return atomic_write_bytes(path, figure_png_bytes(fig, dpi=110))
+
+
+def _density_figure(path: Path, results: list[DatasetResult], p: Protocol) -> Path | None:
+    """Datasets x density families: each model's density relative to its peak (EBM: exp(-E),
+    unnormalised), with the true samples in white; None when no family has a density."""
+    families = [row.family for row in results[0].rows
+                if any(row.family in r.densities for r in results)] if results else []
+    if not families:
+        return None
+    fig = Figure(figsize=(2.2 * len(families), 2.2 * len(results)), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(results), len(families), squeeze=False))
+    for i, result in enumerate(results):
+        bounds = grid_bounds(result.data, p.grid_margin)
+        for j, name in enumerate(families):
+            ax = axes[i, j]
+            if name in result.densities:
+                ax.imshow(_relative_density(result.densities[name]), origin="lower",
+                          extent=bounds, cmap="viridis", aspect="auto")
+            truth = result.data[:300]
+            ax.scatter(truth[:, 0], truth[:, 1], s=0.5, c="white", alpha=0.5, rasterized=True)
+            _panel(ax, bounds, name if i == 0 else None, result.dataset if j == 0 else None)
     return atomic_write_bytes(path, figure_png_bytes(fig, dpi=110))
 
 
@@ -279,7 +382,8 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
 
 
-def _report(out: Path, results: list[DatasetResult], p: Protocol, figure: Path) -> Path:
+def _report(out: Path, results: list[DatasetResult], p: Protocol,
+            figures: list[tuple[Path, str]]) -> Path:
     from genzoo.viz import Section, write_report
     from genzoo.viz.report_sections import image_from_file, table_html
 
@@ -297,7 +401,10 @@ def _report(out: Path, results: list[DatasetResult], p: Protocol, figure: Path) 
         f"the limit no model can beat by more than noise.</p>")
     sections = [Section("Protocol", protocol),
                 Section("Samples (orange) over data (blue)", "",
-                        [image_from_file(figure, "rows: datasets, columns: families")])]
+                        [image_from_file(path, caption) for path, caption in figures[:1]])]
+    if len(figures) > 1:
+        sections.append(Section("Model densities", "",
+                                [image_from_file(path, caption) for path, caption in figures[1:]]))
     header = ["family", "KDE-LL", "gap to reference", "BC", "BD", "exact LL", "train s",
               "non-finite"]
     for r in results:

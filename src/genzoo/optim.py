@@ -39,13 +39,25 @@ def lr_factor(step: int, cfg: TrainConfig, total_steps: int) -> float:
     return 1.0
 
 
+def _fusable(params: list) -> bool:
+    """Whether every parameter suits PyTorch's fused (single-kernel) optimizer step: floating
+    point on the CPU or a CUDA device. Fused steps are about 3x faster than the per-tensor loop
+    for the many small tensors of toy networks and agree with it to float rounding."""
+    tensors = [t for p in params for t in (p["params"] if isinstance(p, dict) else [p])]
+    return bool(tensors) and all(t.is_floating_point() and t.device.type in ("cpu", "cuda")
+                                 for t in tensors)
+
+
 def make_optimizer(params: list, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The optimizer named by ``cfg.optimizer`` over ``params`` (tensors or param-group dicts)."""
+    """The optimizer named by ``cfg.optimizer`` over ``params`` (tensors or param-group dicts);
+    fused where the parameters allow it (see :func:`_fusable`)."""
+    params = [{**p, "params": list(p["params"])} if isinstance(p, dict) else p for p in params]
+    fused = _fusable(params) or None
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
-                               weight_decay=cfg.weight_decay)
+                               weight_decay=cfg.weight_decay, fused=fused)
     kind = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    return kind(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    return kind(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=fused)
 
 
 class Optimizers:
