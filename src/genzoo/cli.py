@@ -12,13 +12,17 @@ from pathlib import Path
 
 from genzoo.errors import GenzooError, UserError
 
+CORRUPTIONS = ("even-rows", "top-half", "bottom-half", "left-half", "right-half")
+
 EPILOG = """examples:
   genzoo list presets
   genzoo train clf-digits train.epochs=3
   genzoo sample runs/ebm-mnist --n 64 sampler.steps=200
   genzoo eval runs/clf-digits
   genzoo report runs/clf-digits
-  genzoo compare toy2d --models ebm,dsm --datasets spiral,pinwheel"""
+  genzoo inpaint runs/ebm-mlp-mnist --corruption even-rows --steps 100
+  genzoo compare toy2d --models ebm,dsm --datasets spiral,pinwheel
+  genzoo compare ebm-init --preset ebm-mnist train.steps=1500"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,16 +70,36 @@ def _parser() -> argparse.ArgumentParser:
                    help="also Inception FID/IS (needs torch-fidelity and its weights)")
     s.add_argument("--no-figures", action="store_true", help="skip the method's figures")
 
-    s = sub.add_parser("compare", help="train and compare every family on 2-D toy data")
-    s.add_argument("lab", choices=["toy2d"], help="the comparison to run")
-    s.add_argument("overrides", nargs="*", help="key=value applied to every family's preset")
+    s = sub.add_parser("inpaint", help="corrupt test images and restore them under a run's "
+                       "model (EBMs, likelihood models); writes RUN/inpaint/")
+    s.add_argument("run", type=Path)
+    s.add_argument("--corruption", default="even-rows", choices=list(CORRUPTIONS),
+                   help="even-rows: Gaussian noise on the even rows; *-half: that half hidden")
+    s.add_argument("--n", type=int, default=1000, help="test images")
+    s.add_argument("--split", default="test")
+    s.add_argument("--noise", type=float, default=0.5,
+                   help="std of the corrupting noise, as a fraction of the pixel range")
+    s.add_argument("--steps", type=int, default=100, help="Langevin steps")
+    s.add_argument("--step-size", type=float, help="default: the run's sampler step size")
+    s.add_argument("--noise-scale", type=float, help="default: the run's sampler noise")
+    s.add_argument("--init", default="interpolate", choices=["interpolate", "corrupted", "noise"],
+                   help="where the unknown pixels start")
+    s.add_argument("--checkpoint", default="last", help="last, best or a path")
+    s.add_argument("--seed", type=int, default=0)
+
+    s = sub.add_parser("compare", help="toy2d: every family on 2-D toy data; ebm-init: EBM "
+                       "chains from noise vs a replay buffer, with and without a noise schedule")
+    s.add_argument("lab", choices=["toy2d", "ebm-init"], help="the comparison to run")
+    s.add_argument("overrides", nargs="*", help="key=value applied to every trained preset")
+    s.add_argument("--preset", default="ebm-mnist", help="ebm-init: the EBM preset to vary")
     s.add_argument("--models", help="comma-separated families (default: all)")
     s.add_argument("--datasets", default="spiral,pinwheel,checkerboard,gmm-ring",
                    help="comma-separated 2-D toys")
     s.add_argument("--data", type=Path, help="your own (N, 2) points (.npy/.npz/.csv) instead")
-    s.add_argument("--out", type=Path, default=Path("runs/compare-toy2d"),
-                   help="output folder (runs, results.json, report.html)")
-    s.add_argument("--samples", type=int, default=2000, help="samples drawn per model")
+    s.add_argument("--out", type=Path, help="output folder (runs, results.json, report.html; "
+                   "default runs/compare-LAB)")
+    s.add_argument("--samples", type=int, help="samples drawn per model (toy2d: 2000, "
+                   "ebm-init: 1000 for the judge)")
     s.add_argument("--workers", type=int, default=2,
                    help="trainings run at once in separate processes (1: sequential)")
 
@@ -134,14 +158,29 @@ def run(argv: list[str]) -> int:
                                figures=not args.no_figures, judge=not args.no_judge,
                                inception=args.inception, num_samples=args.samples)
         print(json.dumps(numbers, indent=2))
+    elif args.verb == "inpaint":
+        from genzoo.inpainting import inpaint_run
+
+        numbers = inpaint_run(args.run, n=args.n, split=args.split, corruption=args.corruption,
+                              noise_std=args.noise, steps=args.steps, step_size=args.step_size,
+                              noise_scale=args.noise_scale, init=args.init,
+                              checkpoint=args.checkpoint, seed=args.seed)
+        print(json.dumps(numbers, indent=2))
     elif args.verb == "compare":
+        out = args.out or Path(f"runs/compare-{args.lab}")
+        if args.samples is not None and args.samples < 10:
+            raise UserError(f"--samples: expected at least 10, got {args.samples}")
+        if args.lab == "ebm-init":
+            from genzoo.ebm_study import compare_ebm_init
+
+            print(compare_ebm_init(out, preset=args.preset, overrides=args.overrides,
+                                   num_samples=args.samples or 1000, quiet=args.quiet))
+            return 0
         from genzoo.compare import Protocol, compare_toy2d
 
-        if args.samples < 10:
-            raise UserError(f"--samples: expected at least 10, got {args.samples}")
-        print(compare_toy2d(args.out, models=args.models.split(",") if args.models else None,
+        print(compare_toy2d(out, models=args.models.split(",") if args.models else None,
                             datasets=args.datasets.split(","), data_file=args.data,
-                            protocol=Protocol(n_samples=args.samples),
+                            protocol=Protocol(n_samples=args.samples or 2000),
                             overrides=args.overrides, workers=args.workers,
                             quiet=args.quiet))
     elif args.verb == "report":

@@ -26,7 +26,7 @@ import math
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -205,6 +205,9 @@ def compare_toy2d(out_dir: Path | str, *, models: Sequence[str] | None = None,
             jobs.append(Job(family, dataset, cfg.to_dict(), str(out / "runs"), command,
                             holdout, truth, protocol))
     by_dataset = {r.dataset: r for r in results}
+    if not quiet:
+        print(f"training {len(jobs)} models ({len(families)} families x {len(names)} "
+              f"datasets), {max(1, workers)} at a time", flush=True)
     for job, result in zip(jobs, _run_jobs(jobs, workers), strict=True):
         row = result.row
         row.run = str(Path(row.run).relative_to(out))
@@ -268,17 +271,19 @@ def run_job(job: Job, threads: int | None = None) -> JobResult:
     return JobResult(row, samples, _density_grid(method, job.truth, job.protocol))
 
 
-def _run_jobs(jobs: list[Job], workers: int) -> list[JobResult]:
-    """Every job's result, in order: in this process, or in ``workers`` processes with
-    ``cores / workers`` threads each (small toy networks use two single-threaded processes
-    better than one two-threaded one)."""
+def _run_jobs(jobs: list[Job], workers: int) -> Iterator[JobResult]:
+    """Every job's result, in order, each as soon as it and those before it are done: in this
+    process, or in ``workers`` processes with ``cores / workers`` threads each (small toy
+    networks use two single-threaded processes better than one two-threaded one)."""
     if workers <= 1:
-        return [run_job(job) for job in jobs]
+        yield from (run_job(job) for job in jobs)
+        return
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         futures = [pool.submit(run_job, job, threads) for job in jobs]
-        return [f.result() for f in futures]
+        for future in futures:
+            yield future.result()
 
 
 def _data_section(dataset: str, data_file: Path | None, out: Path, train_x: np.ndarray,

@@ -80,3 +80,13 @@ def test_to_keeps_contents_and_returns_the_buffer():
     buf = filled(capacity=10)
     before = buf.x.clone()
     assert buf.to("cpu") is buf and torch.equal(buf.x, before)
+
+
+def test_p_new_override_and_items():
+    buf = filled(p_new=0.5)
+    _, _, index = buf.sample(300, p_new=0.0)
+    assert (index >= 0).all()  # every item stored, despite the buffer's p_new
+    _, _, index = buf.sample(300, p_new=1.0)
+    assert (index == -1).all()
+    x, y = buf.items(torch.tensor([4, 5]))
+    assert torch.equal(x, buf.x[4:6]) and y.tolist() == [1, 2]

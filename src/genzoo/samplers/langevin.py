@@ -79,14 +79,18 @@ def step_sizes(schedule: Schedule, start: float, end: float, steps: int) -> list
     raise ValueError(f"unknown schedule {schedule!r}")
 
 
-def _post(x: Tensor, clamp: tuple[float, float] | None) -> Tensor:
-    return x if clamp is None else x.clamp(*clamp)
+Project = Callable[[Tensor], Tensor]
+
+
+def _post(x: Tensor, clamp: tuple[float, float] | None, project: Project | None) -> Tensor:
+    x = x if clamp is None else x.clamp(*clamp)
+    return x if project is None else project(x)
 
 
 def sgld_trajectory(grad_log_p: GradFn, x: Tensor, steps: int, step_size: float | Sequence[float],
                     noise_scale: float | Sequence[float], record: Recorder, *, every: int = 1,
-                    clip_grad: float | None = None,
-                    clamp: tuple[float, float] | None = None) -> Tensor:
+                    clip_grad: float | None = None, clamp: tuple[float, float] | None = None,
+                    project: Project | None = None) -> Tensor:
     """:func:`sgld`, calling ``record(t, x)`` at t = 0 and every ``every`` steps after."""
     sizes = [step_size] * steps if isinstance(step_size, (int, float)) else list(step_size)
     noises = [noise_scale] * steps if isinstance(noise_scale, (int, float)) else list(noise_scale)
@@ -98,7 +102,7 @@ def sgld_trajectory(grad_log_p: GradFn, x: Tensor, steps: int, step_size: float 
         g = grad_log_p(x)
         if clip_grad is not None:
             g = g.clamp(-clip_grad, clip_grad)
-        x = _post(x + sizes[t] * g + noises[t] * torch.randn_like(x), clamp).detach()
+        x = _post(x + sizes[t] * g + noises[t] * torch.randn_like(x), clamp, project).detach()
         if (t + 1) % every == 0 or t + 1 == steps:
             record(t + 1, x)
     return x
@@ -106,8 +110,8 @@ def sgld_trajectory(grad_log_p: GradFn, x: Tensor, steps: int, step_size: float 
 
 def sgld(grad_log_p: GradFn, x: Tensor, steps: int, step_size: float | Sequence[float],
          noise_scale: float | Sequence[float], *, clip_grad: float | None = None,
-         clamp: tuple[float, float] | None = None) -> Tensor:
-    """JEM / IGEBM form: ``x <- clamp(x + a_t * clip(grad log p(x)) + s_t * eta)``.
+         clamp: tuple[float, float] | None = None, project: Project | None = None) -> Tensor:
+    """JEM / IGEBM form: ``x <- project(clamp(x + a_t * clip(grad log p(x)) + s_t * eta))``.
 
     Args:
         grad_log_p: score function (B, ...) -> (B, ...).
@@ -117,12 +121,15 @@ def sgld(grad_log_p: GradFn, x: Tensor, steps: int, step_size: float | Sequence[
         noise_scale: ``s`` (a number, or T numbers).
         clip_grad: clip each gradient entry to [-c, c] (IGEBM code).
         clamp: project into ``(low, high)`` after each step (IGEBM code).
+        project: any other projection after each step, e.g. resetting known pixels when
+            inpainting (:mod:`genzoo.inpainting`).
 
     Returns:
         The final points (B, ...), detached.
     """
     return sgld_trajectory(grad_log_p, x, steps, step_size, noise_scale, lambda t, x: None,
-                           every=max(steps, 1), clip_grad=clip_grad, clamp=clamp)
+                           every=max(steps, 1), clip_grad=clip_grad, clamp=clamp,
+                           project=project)
 
 
 def langevin_trajectory(grad_log_p: GradFn, x: Tensor, steps: int, eps: float,

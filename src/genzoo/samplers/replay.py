@@ -91,18 +91,21 @@ class ReplayBuffer:
         return torch.randint(self.num_classes, (n,), device=self.device)
 
     # ------------------------------------------------------------------ use
-    def sample(self, n: int, y: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def sample(self, n: int, y: Tensor | None = None,
+               p_new: float | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """``n`` starting points, their labels, and their buffer slots (-1 for fresh items).
 
         Args:
             n: number of items.
             y: optional labels (n,): stored items are then drawn among those of the same class
                 (classes with no stored item get fresh draws).
+            p_new: probability of a fresh item instead of the buffer's (e.g. 0 to draw the
+                model's samples after training: only stored items unless none fits).
 
         Returns:
             x (n, *shape) float on the buffer's device, labels (n,), slot index (n,).
         """
-        fresh = torch.rand(n, device=self.device) < self.p_new
+        fresh = torch.rand(n, device=self.device) < (self.p_new if p_new is None else p_new)
         if self.size == 0:
             fresh[:] = True
         index = torch.full((n,), -1, dtype=torch.long, device=self.device)
@@ -129,6 +132,11 @@ class ReplayBuffer:
         if fresh.any():
             x[fresh] = self.init(int(fresh.sum()), self.device, self.shape)
         return x, labels, index
+
+    def items(self, index: Tensor) -> tuple[Tensor, Tensor]:
+        """Stored items (as floats) and labels at slots ``index`` (all below ``len(self)``)."""
+        index = index.to(self.device)
+        return self._decode(self.x[index]), self.y[index]
 
     def push(self, x: Tensor, y: Tensor | None = None) -> None:
         """Store samples (n, *shape) (and labels), evicting the oldest items when full."""

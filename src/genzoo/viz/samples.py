@@ -16,16 +16,22 @@ def save_samples(method: Any, n: int, path: Path, data: Dataset | None = None, *
     """Draw ``n`` samples from ``method`` and write them to ``path`` (PNG).
 
     Images (n, C, H, W) in ``method.data_range`` become a grid; vectors (n, 2) a scatter plot
-    over ``data``'s points when given, and their array is saved beside as ``.npy``.
+    over ``data``'s points when given, and their array is saved beside as ``.npy``. A
+    conditional method given no labels draws class ``i % K`` for sample i, one class per grid
+    column.
 
     Returns:
         The samples (n, *shape) on the CPU.
     """
+    classes = method.info.num_classes if getattr(method, "conditional", False) else None
+    if y is None and classes:
+        y = (torch.arange(n) % classes).to(method.device)
     x = method.sample(n, y=y, **overrides).detach().float().cpu()
     if method.info.kind == "image":
         from genzoo.viz.grid import save_image_grid
 
-        save_image_grid(x, path, value_range=method.data_range)
+        save_image_grid(x, path, nrow=classes if classes and n >= classes else None,
+                        value_range=method.data_range)
     else:
         from genzoo.viz.scatter import scatter_2d
 

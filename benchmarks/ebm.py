@@ -1,0 +1,151 @@
+"""Image-EBM benchmark: conditional and unconditional MNIST EBMs judged, MLP-EBM inpainting,
+and the noise-vs-buffer initialization study.
+
+Parts (each trains from scratch on this machine's CPU, one training at a time):
+
+- ``cebm``: ``cebm-mnist``; judge accuracy of 1000 class-conditional samples (100 per class)
+  >= 90%, trained within 30 minutes.
+- ``ebm``: ``ebm-mnist``; mean judge confidence >= 0.8 and predicted-class entropy >= 0.9 ln 10
+  of 1000 samples (buffer draws, the preset's ``sample()``); fresh chains from noise are
+  judged too and reported.
+- ``inpaint``: ``ebm-mlp-mnist``, then ``genzoo inpaint`` on 1000 test images with the even
+  rows corrupted: the model's MSE below the neighbour-row interpolation baseline (the chain's
+  steps, step size and noise are chosen on 1000 training images first).
+- ``study``: ``genzoo compare ebm-init`` on ebm-mnist with a shorter budget; the report and its
+  numbers.
+
+Run: ``python benchmarks/ebm.py [--runs-dir DIR] [--only cebm,ebm,inpaint,study] [--reuse]``
+(writes benchmarks/results/ebm.json, merging the parts it ran into what is there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from genzoo.ebm_study import compare_ebm_init
+from genzoo.evaluate import evaluate_run, judge_samples
+from genzoo.inpainting import inpaint_run
+from genzoo.runs import load, load_data, read_run_config, train
+
+from common import RESULTS, write_result
+
+PARTS = ("cebm", "ebm", "inpaint", "study")
+STUDY_STEPS = 1500
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+REUSE = False  # --reuse: evaluate finished runs in runs-dir instead of training again
+
+
+def train_timed(preset: str, runs_dir: Path) -> tuple[Path, dict]:
+    run = runs_dir / preset
+    if REUSE and (run / "checkpoints" / "last.pt").is_file():
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        last = [r for r in rows if r.get("split") == "train"][-1]
+        if last["step"] == read_run_config(run).train.steps:
+            # the training loop's own clock (excludes process start and the final evaluation)
+            return run, {"train_wall_minutes": last["time"] / 60, "train_cpu_minutes": None,
+                         "reused": True}
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    run = train(preset, runs_dir=runs_dir, quiet=True, command=f"genzoo train {preset}")
+    return run, {"train_wall_minutes": (time.perf_counter() - wall) / 60,
+                 "train_cpu_minutes": (cpu_seconds() - cpu) / 60}
+
+
+def check(name: str, value: float, op: str, target: float) -> dict:
+    return {"name": name, "value": value, "op": op, "target": target}
+
+
+def part_cebm(runs: Path) -> tuple[list[dict], dict]:
+    run, times = train_timed("cebm-mnist", runs)
+    numbers = evaluate_run(run, num_samples=1000, figures=False)
+    return ([check("cebm-mnist.judge_accuracy", numbers["judge/accuracy"], ">=", 0.9),
+             check("cebm-mnist.train_wall_minutes", times["train_wall_minutes"], "<=", 30)],
+            {**times, **numbers, "run": str(run)})
+
+
+def part_ebm(runs: Path) -> tuple[list[dict], dict]:
+    run, times = train_timed("ebm-mnist", runs)
+    numbers = evaluate_run(run, num_samples=1000, figures=False)
+    method = load(run)
+    test = load_data(read_run_config(run), "test", 1000)
+    fresh = {}
+    for steps in (200, 1000):
+        chains = [method.sample(100, steps=steps, from_buffer=False).cpu() for _ in range(10)]
+        scores = judge_samples(method, test, torch.cat(chains), None)
+        fresh[f"noise_chains_{steps}"] = scores
+    ln10 = math.log(10)
+    return ([check("ebm-mnist.judge_confidence", numbers["judge/confidence"], ">=", 0.8),
+             check("ebm-mnist.class_entropy_over_ln10", numbers["judge/class_entropy"] / ln10,
+                   ">=", 0.9)],
+            {**times, **numbers, "fresh_chains_from_noise": fresh, "run": str(run)})
+
+
+INPAINT_SETTINGS = [  # (steps, step size, noise); None: the run's sampler setting
+    (steps, a, s) for steps in (20, 100) for a in (None, 1.0) for s in (None, 0.0)]
+
+
+def part_inpaint(runs: Path) -> tuple[list[dict], dict]:
+    """Pick the chain (steps, step size, noise) on 1000 *training* images, then measure the
+    chosen one on 1000 test images (no tuning on the test set)."""
+    run, times = train_timed("ebm-mlp-mnist", runs)
+    tuning = []
+    for steps, a, s in INPAINT_SETTINGS:
+        numbers = inpaint_run(run, n=1000, split="train", steps=steps, step_size=a,
+                              noise_scale=s)
+        tuning.append(numbers)
+    best = min(tuning, key=lambda r: r["mse_model"])
+    test = inpaint_run(run, n=1000, split="test", steps=best["steps"],
+                       step_size=best["step_size"], noise_scale=best["noise_scale"])
+    return ([check("ebm-mlp-mnist.inpaint_mse_minus_interpolation",
+                   test["mse_model"] - test["mse_interpolation"], "<", 0.0)],
+            {**times, "test": test, "tuning_on_train": tuning, "run": str(run)})
+
+
+def part_study(runs: Path) -> tuple[list[dict], dict]:
+    out = runs / "ebm-init-study"
+    start = time.perf_counter()
+    page = compare_ebm_init(out, preset="ebm-mnist", overrides=[f"train.steps={STUDY_STEPS}"],
+                            quiet=True)
+    results = json.loads((out / "results.json").read_text())
+    shutil.copy(page, RESULTS / "ebm-init-study.html")
+    return ([check("ebm-init-study.report_written", float(page.is_file()), ">=", 1.0)],
+            {"minutes": (time.perf_counter() - start) / 60, **results})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs/benchmark-ebm"))
+    parser.add_argument("--only", default=",".join(PARTS))
+    parser.add_argument("--reuse", action="store_true",
+                        help="evaluate finished runs found in --runs-dir instead of retraining")
+    args = parser.parse_args()
+    global REUSE
+    REUSE = args.reuse
+    previous = RESULTS / "ebm.json"
+    old = json.loads(previous.read_text()) if previous.is_file() else {"checks": [], "data": {}}
+    checks = {c["name"]: c for c in old["checks"]}
+    data = old["data"]
+    for part in args.only.split(","):
+        part_checks, part_data = globals()[f"part_{part}"](args.runs_dir)
+        checks.update({c["name"]: c for c in part_checks})
+        data[part] = part_data
+        for c in part_checks:
+            print(f"{c['name']}: {c['value']:.4g} ({c['op']} {c['target']})", flush=True)
+        write_result("ebm", list(checks.values()), data)  # after every part
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Image corruptions for inpainting: known-pixel masks, noise on the unknown pixels, and the
+neighbour-interpolation baseline.
+
+A *mask* marks the known pixels (True) of images (C, H, W). The seed corruption is Gaussian noise
+on the even rows (rows 0, 2, 4, ...: :func:`rows_mask`); :func:`half_mask` hides one half.
+:func:`neighbour_interpolation` fills each unknown pixel linearly from the nearest known pixels
+above and below it in its column: for the even-rows corruption, the mean of the two neighbouring
+rows, the baseline an inpainting model has to beat.
+
+Example:
+    >>> known = make_mask("even-rows", (1, 28, 28))
+    >>> x_c = corrupt(x, known, noise_std=0.5, value_range=(-1.0, 1.0))   # doctest: +SKIP
+    >>> baseline = neighbour_interpolation(x_c, known)                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from genzoo.errors import UserError
+
+Corruption = Literal["even-rows", "top-half", "bottom-half", "left-half", "right-half"]
+CORRUPTIONS = ("even-rows", "top-half", "bottom-half", "left-half", "right-half")
+
+
+def rows_mask(shape: tuple[int, int, int], parity: Literal["even", "odd"] = "even") -> Tensor:
+    """Known-pixel mask (C, H, W): every row known except the even (0, 2, ...) or odd ones."""
+    c, h, w = shape
+    unknown_rows = torch.arange(h) % 2 == (0 if parity == "even" else 1)
+    return (~unknown_rows).view(1, h, 1).expand(c, h, w).clone()
+
+
+def half_mask(shape: tuple[int, int, int], hidden: str = "bottom") -> Tensor:
+    """Known-pixel mask (C, H, W) with the ``hidden`` half (top, bottom, left, right) unknown."""
+    c, h, w = shape
+    known = torch.ones(c, h, w, dtype=torch.bool)
+    if hidden == "top":
+        known[:, : h // 2] = False
+    elif hidden == "bottom":
+        known[:, h // 2:] = False
+    elif hidden == "left":
+        known[:, :, : w // 2] = False
+    elif hidden == "right":
+        known[:, :, w // 2:] = False
+    else:
+        raise ValueError(f"unknown half {hidden!r}")
+    return known
+
+
+def make_mask(corruption: Corruption, shape: tuple[int, int, int]) -> Tensor:
+    """The known-pixel mask of a named corruption."""
+    if corruption == "even-rows":
+        return rows_mask(shape)
+    if corruption in CORRUPTIONS:
+        return half_mask(shape, corruption.split("-")[0])
+    raise UserError(f"unknown corruption {corruption!r}; choose from {', '.join(CORRUPTIONS)}")
+
+
+def corrupt(x: Tensor, known: Tensor, noise_std: float, value_range: tuple[float, float],
+            generator: torch.Generator | None = None) -> Tensor:
+    """x (B, C, H, W) with Gaussian noise of std ``noise_std`` (a fraction of the value range)
+    added to the unknown pixels, clamped to ``value_range``; known pixels are untouched."""
+    low, high = value_range
+    noise = torch.randn(x.shape, generator=generator, device=x.device) * noise_std * (high - low)
+    return torch.where(known, x, (x + noise).clamp(low, high))
+
+
+def neighbour_interpolation(x: Tensor, known: Tensor) -> Tensor:
+    """Each unknown pixel of x (B, C, H, W) linearly interpolated between the nearest known
+    pixels above and below it in its column (copied from the one that exists at an edge); a
+    column with no known pixel gets the mean of the image's known pixels. Known pixels are
+    returned unchanged."""
+    b, c, h, w = x.shape
+    mask = known.expand(b, c, h, w)
+    rows = torch.arange(h, device=x.device).view(1, 1, h, 1).expand(b, c, h, w)
+    minus = torch.full_like(rows, -1)
+    above = torch.where(mask, rows, minus).cummax(dim=2).values  # nearest known row <= r
+    below_flipped = torch.where(mask, rows, torch.full_like(rows, h)).flip(2)
+    below = below_flipped.cummin(dim=2).values.flip(2)  # nearest known row >= r
+    has_above, has_below = above >= 0, below < h
+    value_above = x.gather(2, above.clamp(min=0))
+    value_below = x.gather(2, below.clamp(max=h - 1))
+    span = (below - above).clamp(min=1).to(x.dtype)
+    weight_below = (rows - above).to(x.dtype) / span
+    both = value_above + weight_below * (value_below - value_above)
+    counts = mask.flatten(1).sum(1).clamp(min=1)
+    image_mean = (x * mask).flatten(1).sum(1) / counts
+    fallback = image_mean.view(b, 1, 1, 1).expand(b, c, h, w)
+    filled = torch.where(has_above & has_below, both,
+                         torch.where(has_above, value_above,
+                                     torch.where(has_below, value_below, fallback)))
+    return torch.where(mask, x, filled)
