@@ -16,7 +16,7 @@ preset:
 Each is evaluated by its dataset's judge (confidence, predicted-class entropy, judge-FID) on
 ``num_samples`` samples drawn the way it was trained, and the report sets the numbers, the
 seconds per training step, the loss and energy-gap curves (``cd`` = E(x+) - E(x-)), and the
-sample grids over training side by side.
+sample grids over training (five per run unless ``train.samples_every`` is given) side by side.
 
 References:
     Du & Mordatch, "Implicit Generation and Modeling with Energy-Based Models", NeurIPS 2019.
@@ -56,6 +56,8 @@ def _variant_config(preset: str, overrides: Sequence[str], variant: str):
         s.noise_scale, s.noise_end = 5 * s.noise_scale, s.noise_scale / 5
     if cfg.model.init == "noise":
         s.sample_steps = s.steps  # sample as trained: short-run chains from noise
+    if cfg.train.steps and not any(o.startswith("train.samples_every=") for o in overrides):
+        cfg.train.samples_every = max(1, cfg.train.steps // 5)  # grids over training
     cfg.name = variant
     return cfg
 

@@ -14,7 +14,7 @@ from genzoo.checkpoint import seed_everything
 from genzoo.cli import main
 from genzoo.config import resolve_config
 from genzoo.errors import ConfigError, UserError
-from genzoo.models.ebm import SGLDConfig
+from genzoo.models.langevin_sampling import SGLDConfig
 from genzoo.nets.resnet_ebm import ResidualBlock, ResNetEnergyConfig
 from genzoo.runs import build_method, load, load_data
 
@@ -81,6 +81,9 @@ def test_conditional_sampling_from_the_buffer_stays_in_the_class():
     labels = torch.arange(10).repeat(3)
     items = (labels.float() / 10).view(-1, 1, 1, 1).expand(-1, 1, 8, 8)
     method.buffer.push(items, labels)
+    young = method.sample(30, from_buffer=True, steps=0)  # age 1 < min_age 10: fresh noise
+    assert young.flatten(1).std(1).min() > 0.1
+    method.buffer.age[:30] = 10
     y = torch.tensor([3, 3, 7, 0]).repeat(25)
     x = method.sample(100, y=y, from_buffer=True, steps=0)  # no fresh noise (p_new is 0.05)
     assert torch.allclose(x[:, 0, 0, 0], y.float() / 10)
@@ -189,6 +192,7 @@ def test_ebm_init_study_trains_four_variants_and_reports(tmp_path, monkeypatch, 
         if r["init"] == "noise":
             assert sampler["sample_steps"] == sampler["steps"] == 2
         assert 0 < r["judge/confidence"] <= 1 and r["seconds_per_step"] > 0
+        assert len(list((out / r["run"] / "samples").glob("step-*.png"))) == 3  # over training
     page = (out / "report.html").read_text()
     assert "Noise vs replay-buffer initialization" in page and "buffer-sched" in page
 
@@ -197,3 +201,21 @@ def test_ebm_init_study_refuses_other_families(tmp_path, capsys):
     assert main(["--quiet", "compare", "ebm-init", "--preset", "vae-toy",
                  "--out", str(tmp_path / "s")]) == 2
     assert "needs an 'ebm' preset" in capsys.readouterr().err
+
+
+def test_ce_weight_adds_the_cross_entropy_of_p_y_given_x():
+    import torch.nn.functional as F
+
+    method, data = digits_ebm("model.sampler.steps=0", "model.p_new=1.0", "model.ce_weight=0")
+    batch = method.prepare(data.x[:16], data.y[:16])
+    method.eval()  # negatives from fresh noise with 0 steps: same draws under the same seed
+    torch.manual_seed(3)
+    plain = method.loss(batch)
+    method.cfg.ce_weight = 0.5
+    torch.manual_seed(3)
+    with_ce = method.loss(batch)
+    ce = F.cross_entropy(-method.net(batch.x), batch.y)
+    assert with_ce.loss.item() == pytest.approx(plain.loss.item() + 0.5 * ce.item(), rel=1e-5)
+    assert with_ce.metrics["ce"] == pytest.approx(ce.item(), rel=1e-5)
+    expected_acc = (method.net(batch.x).argmin(1) == batch.y).float().mean().item()
+    assert with_ce.metrics["acc"] == pytest.approx(expected_acc)

@@ -90,3 +90,29 @@ def test_p_new_override_and_items():
     assert (index == -1).all()
     x, y = buf.items(torch.tensor([4, 5]))
     assert torch.equal(x, buf.x[4:6]) and y.tolist() == [1, 2]
+
+
+def test_item_ages_count_the_chains_and_min_age_filters():
+    buf = ReplayBuffer(8, (1,), uniform_init(0.0, 1.0), p_new=0.0)
+    buf.push(torch.zeros(4, 1))
+    assert buf.age[:4].tolist() == [1, 1, 1, 1]
+    x, _, index = buf.sample(3)
+    buf.push(x + 1, index=index)  # chains run once more from stored items
+    assert buf.age[4:7].tolist() == [2, 2, 2]
+    buf.push(torch.full((1, 1), 5.0), index=torch.tensor([-1]))  # a chain from a fresh draw
+    assert buf.age[7].item() == 1
+    x, _, index = buf.sample(200, min_age=2)
+    assert (index >= 4).all() and (index < 7).all() and (x == 1).all()
+    _, _, index = buf.sample(5, min_age=3)
+    assert (index == -1).all()  # none old enough: fresh draws
+
+
+def test_ages_round_trip_and_old_checkpoints_load():
+    buf = filled(capacity=10)
+    buf.age[:5] = 7
+    other = ReplayBuffer(10, (2,), uniform_init(-1.0, 1.0))
+    other.load_state_dict(buf.state_dict())
+    assert torch.equal(other.age, buf.age)
+    legacy = {k: v for k, v in buf.state_dict().items() if k != "age"}
+    other.load_state_dict(legacy)
+    assert (other.age == 1).all()

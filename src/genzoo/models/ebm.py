@@ -14,6 +14,15 @@ Conditional EBMs (``conditional: true``) use a label-indexed output: the backbon
 per class and ``E(x, y) = net(x)[y]``. Their negatives for a batch are chains with the batch's
 labels held fixed, started from buffer items of the same class (or noise), so the loss is the
 contrastive divergence of p(x | y); ``E(x) = -log sum_y exp(-E(x, y))`` is the marginal energy.
+With ``ce_weight`` > 0 the loss adds ``ce_weight * CE(softmax(-E(x+, .)), y)``, the log p(y|x)
+part of the joint likelihood log p(x, y) = log p(x) + log p(y|x) (JEM's decomposition, exact
+when the classes' partition functions are equal). On MNIST it is what makes the class-
+conditional chains class-consistent within a CPU budget (judge accuracy 0.60 without it vs
+0.87 with 0.3 after 2000 steps).
+
+Buffer items carry an *age*, the number of chains that produced them; ``sampler.min_age``
+makes ``sample()`` draw only items old enough, leaving out the ~5% of recently re-initialized
+ones that still look like noise.
 
 The chains use :func:`genzoo.samplers.langevin.sgld` (``x <- clamp(x - a * clip(dE/dx) + s_t *
 eta)``) with an optional decreasing noise schedule ``s_t`` (constant, linear or geometric from
@@ -34,44 +43,21 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from genzoo.config import param
-from genzoo.data.base import Dataset, DatasetInfo
-from genzoo.errors import ConfigError, UserError
+from genzoo.data.base import DatasetInfo
+from genzoo.errors import ConfigError
 from genzoo.models.base import Batch, LossOutput, Method
+from genzoo.models.langevin_sampling import BufferedLangevin, SGLDConfig
 from genzoo.nets.base import NetConfig
 from genzoo.nets.mlp import MLPConfig
 from genzoo.registry import methods
-from genzoo.samplers.langevin import Schedule, energy_score, sgld, step_sizes
 from genzoo.samplers.replay import ReplayBuffer, uniform_init
-
-
-@dataclass
-class SGLDConfig:
-    """SGLD in the JEM/IGEBM form ``x <- clamp(x - a * clip(dE/dx) + s * eta)``."""
-
-    steps: int = param(60, "Langevin steps per training step", ge=0)
-    step_size: float = param(0.01, "a: multiplies -dE/dx", gt=0)
-    noise_scale: float = param(0.005, "s: std of the Gaussian noise per step (the first "
-                               "step's under a schedule)", ge=0)
-    noise_schedule: Schedule = param("constant", "noise over a chain: constant, or decreasing "
-                                     "linearly or geometrically to noise_end")
-    noise_end: float = param(0.001, "the last step's noise std under a schedule", gt=0)
-    clip_grad: float | None = param(None, "clip each gradient entry to [-c, c]", gt=0)
-    sample_steps: int = param(300, "steps of the chains of sample() from noise", ge=0)
-    sample_init: Literal["noise", "buffer"] = param(
-        "noise", "where sample() starts by default: fresh chains of sample_steps from noise, "
-        "or replay-buffer items refined by buffer_steps")
-    buffer_steps: int = param(0, "extra steps of sample() on buffer draws", ge=0)
-
-    def noise(self, steps: int) -> list[float]:
-        """``s_t`` for a chain of ``steps`` steps."""
-        return step_sizes(self.noise_schedule, self.noise_scale, self.noise_end, steps)
 
 
 @dataclass
@@ -89,11 +75,14 @@ class EBMConfig:
     buffer_uint8: bool = param(False, "store the buffer as uint8 (images; 1/4 of the memory)")
     conditional: bool = param(False, "E(x, y) = net(x)[y], one output per class; negatives "
                               "keep the batch's labels")
+    ce_weight: float = param(0.0, "conditional EBMs: weight of the cross-entropy of "
+                             "p(y|x) = softmax(-E(x, .)) on data (the log p(y|x) part of the "
+                             "joint likelihood)", ge=0)
     sampler: SGLDConfig = field(default_factory=SGLDConfig)
 
 
 @methods.register("ebm")
-class EBM(Method):
+class EBM(BufferedLangevin, Method):
     """E(x) (B,) from a backbone; contrastive divergence with SGLD negatives."""
 
     Config = EBMConfig
@@ -128,82 +117,28 @@ class EBM(Method):
             return -torch.logsumexp(-out, dim=1)
         return out.gather(1, y.long().view(-1, 1)).squeeze(1)
 
-    def _clamp(self) -> tuple[float, float] | None:
-        return self.box if self.info.value_range is not None else None
-
-    def _check_labels(self, n: int, y: Tensor | None) -> Tensor | None:
-        if y is None or self.num_classes is None:
-            if y is not None:
-                raise UserError("this EBM is unconditional: it takes no labels")
-            return None
-        y = torch.as_tensor(y, device=self.device).long().flatten()
-        if len(y) != n or (y < 0).any() or (y >= self.num_classes).any():
-            raise UserError(f"need {n} labels in 0..{self.num_classes - 1}")
-        return y
-
-    def langevin(self, x: Tensor, steps: int | None = None, y: Tensor | None = None) -> Tensor:
-        """Run the configured SGLD from ``x`` (B, *shape), labels ``y`` held fixed, with the
-        network's weights frozen (only ``x`` gets gradients) and in eval mode."""
-        s = self.cfg.sampler
-        steps = s.steps if steps is None else steps
-        was_training = self.training
-        self.eval()
-        x = sgld(energy_score(lambda v: self.energy(v, y)), x, steps, s.step_size,
-                 s.noise(steps), clip_grad=s.clip_grad, clamp=self._clamp())
-        self.train(was_training)
-        return x
-
-    def _fresh(self, n: int) -> Tensor:
-        return uniform_init(*self.box)(n, self.device, self.info.shape)
-
-    def negatives(self, n: int, y: Tensor | None = None) -> Tensor:
-        """Negatives for one step (labels ``y`` for a conditional EBM): chains from fresh
-        noise, or from the buffer (same-class items) and pushed back."""
-        if self.cfg.init == "noise":
-            return self.langevin(self._fresh(n), y=y)
-        x0, _, _ = self.buffer.to(self.device).sample(n, y)
-        x = self.langevin(x0, y=y)
-        if self.training:
-            self.buffer.push(x, y)
-        return x
-
     def loss(self, batch: Batch) -> LossOutput:
+        """``E(x+) - E(x-) + alpha (E(x+)^2 + E(x-)^2)`` (means over the batch; with the
+        batch's labels for a conditional EBM, plus ``ce_weight * CE(-E(x+, .), y)``); logs the
+        energy gap ``cd``, both mean energies, the penalty, and for conditional EBMs the
+        cross-entropy and accuracy of p(y|x)."""
         y = batch.y if self.num_classes is not None else None
         x_neg = self.negatives(len(batch.x), y)
-        e_pos, e_neg = self.energy(batch.x, y), self.energy(x_neg, y)
+        metrics: dict[str, float] = {}
+        if y is None:
+            e_pos = self.energy(batch.x)
+        else:
+            all_pos = self.net(batch.x)  # E(x+, k) for every class k
+            e_pos = all_pos.gather(1, y.long().view(-1, 1)).squeeze(1)
+            ce = F.cross_entropy(-all_pos, y)
+            metrics = {"ce": ce.item(), "acc": (all_pos.argmin(1) == y).float().mean().item()}
+        e_neg = self.energy(x_neg, y)
         cd = e_pos.mean() - e_neg.mean()
         penalty = (e_pos**2 + e_neg**2).mean()
         loss = cd + self.cfg.alpha * penalty
+        if y is not None and self.cfg.ce_weight > 0:
+            loss = loss + self.cfg.ce_weight * ce
         return LossOutput(loss, {"cd": cd.item(), "e_pos": e_pos.mean().item(),
-                                 "e_neg": e_neg.mean().item(), "penalty": penalty.item()})
+                                 "e_neg": e_neg.mean().item(), "penalty": penalty.item(),
+                                 **metrics})
 
-    def sample(self, n: int, *, y: Tensor | None = None, steps: int | None = None,
-               from_buffer: bool | None = None) -> Tensor:
-        """``n`` samples (n, *shape): fresh chains of ``sampler.sample_steps`` (or ``steps``)
-        from uniform noise, or (``from_buffer``) stored replay-buffer items (no fresh noise;
-        an empty buffer or class gives noise) refined by ``sampler.buffer_steps`` (or
-        ``steps``) more steps. The default start is
-        ``sampler.sample_init``. Labels ``y`` (n,) fix the class of a conditional EBM's
-        chains (buffer draws come from that class); without them classes are uniform."""
-        s = self.cfg.sampler
-        y = self._check_labels(n, y)
-        if y is None and self.num_classes is not None:
-            y = torch.randint(self.num_classes, (n,), device=self.device)
-        if from_buffer if from_buffer is not None else s.sample_init == "buffer":
-            x0 = self.buffer.to(self.device).sample(n, y, p_new=0.0)[0]
-            return self.langevin(x0, s.buffer_steps if steps is None else steps, y)
-        return self.langevin(self._fresh(n), s.sample_steps if steps is None else steps, y)
-
-    def figures(self, out_dir: Path, train: Dataset | None, test: Dataset) -> dict[str, str]:
-        """Image EBMs: the replay buffer and a histogram of energies of test images, buffer
-        samples and noise (see :func:`genzoo.viz.energy.ebm_figures`)."""
-        from genzoo.viz.energy import ebm_figures
-
-        return ebm_figures(self, out_dir, train, test)
-
-    def state_for_checkpoint(self) -> dict:
-        return {"buffer": self.buffer.state_dict()}
-
-    def load_extra_state(self, state: dict) -> None:
-        if "buffer" in state:
-            self.buffer.load_state_dict(state["buffer"])

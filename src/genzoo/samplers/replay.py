@@ -65,6 +65,7 @@ class ReplayBuffer:
         dtype = torch.uint8 if uint8_range else torch.float32
         self.x = torch.zeros(capacity, *self.shape, dtype=dtype, device=self.device)
         self.y = torch.zeros(capacity, dtype=torch.long, device=self.device)
+        self.age = torch.zeros(capacity, dtype=torch.long, device=self.device)
         self.size = 0  # items stored
         self.head = 0  # next slot to overwrite (the oldest item once full)
 
@@ -91,8 +92,8 @@ class ReplayBuffer:
         return torch.randint(self.num_classes, (n,), device=self.device)
 
     # ------------------------------------------------------------------ use
-    def sample(self, n: int, y: Tensor | None = None,
-               p_new: float | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def sample(self, n: int, y: Tensor | None = None, p_new: float | None = None,
+               min_age: int = 0) -> tuple[Tensor, Tensor, Tensor]:
         """``n`` starting points, their labels, and their buffer slots (-1 for fresh items).
 
         Args:
@@ -101,6 +102,8 @@ class ReplayBuffer:
                 (classes with no stored item get fresh draws).
             p_new: probability of a fresh item instead of the buffer's (e.g. 0 to draw the
                 model's samples after training: only stored items unless none fits).
+            min_age: draw only stored items whose chain has been run at least this many
+                times (see :meth:`push`); none old enough gives fresh draws.
 
         Returns:
             x (n, *shape) float on the buffer's device, labels (n,), slot index (n,).
@@ -110,12 +113,18 @@ class ReplayBuffer:
             fresh[:] = True
         index = torch.full((n,), -1, dtype=torch.long, device=self.device)
         labels = self._fresh_labels(n) if y is None else y.to(self.device).long()
-        if y is None and self.size:
+        old_enough = self.age[:self.size] >= min_age
+        if y is None and self.size and min_age <= 0:
             index = torch.randint(self.size, (n,), device=self.device)
+        elif y is None and old_enough.any():
+            where = torch.nonzero(old_enough).flatten()
+            index = where[torch.randint(len(where), (n,), device=self.device)]
+        elif y is None:
+            fresh[:] = True
         elif self.size:
             stored = self.y[:self.size]
             for k in labels.unique().tolist():
-                where = torch.nonzero(stored == k).flatten()
+                where = torch.nonzero((stored == k) & old_enough).flatten()
                 rows = torch.nonzero(labels == k).flatten()
                 if len(where) == 0:
                     fresh[rows] = True
@@ -138,15 +147,27 @@ class ReplayBuffer:
         index = index.to(self.device)
         return self._decode(self.x[index]), self.y[index]
 
-    def push(self, x: Tensor, y: Tensor | None = None) -> None:
-        """Store samples (n, *shape) (and labels), evicting the oldest items when full."""
+    def push(self, x: Tensor, y: Tensor | None = None, index: Tensor | None = None) -> None:
+        """Store samples (n, *shape) (and labels), evicting the oldest items when full.
+
+        ``index`` is the slots :meth:`sample` returned for the chains' starting points: each
+        stored item's *age* (how many chains produced it) is then its start's age + 1, and 1
+        for chains from fresh draws (index -1) or when ``index`` is not given.
+        """
+        n_all = len(x)
         x = self._encode(x.to(self.device))[-self.capacity:]
         n = len(x)
         labels = (torch.zeros(n, dtype=torch.long, device=self.device) if y is None
                   else y.to(self.device).long()[-n:])
+        age = torch.ones(n_all, dtype=torch.long, device=self.device)
+        if index is not None:
+            index = index.to(self.device)
+            stored = index >= 0
+            age[stored] = self.age[index[stored]] + 1
         slots = (self.head + torch.arange(n, device=self.device)) % self.capacity
         self.x[slots] = x
         self.y[slots] = labels
+        self.age[slots] = age[-n:]
         self.head = (self.head + n) % self.capacity
         self.size = min(self.capacity, self.size + n)
 
@@ -155,12 +176,13 @@ class ReplayBuffer:
         device = torch.device(device)
         if device != self.device:
             self.device, self.x, self.y = device, self.x.to(device), self.y.to(device)
+            self.age = self.age.to(device)
         return self
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
-        return {"x": self.x[:self.capacity].cpu(), "y": self.y.cpu(), "size": self.size,
-                "head": self.head}
+        return {"x": self.x[:self.capacity].cpu(), "y": self.y.cpu(), "age": self.age.cpu(),
+                "size": self.size, "head": self.head}
 
     def load_state_dict(self, state: dict) -> None:
         if tuple(state["x"].shape) != tuple(self.x.shape) or state["x"].dtype != self.x.dtype:
@@ -168,4 +190,8 @@ class ReplayBuffer:
                              f"does not fit {tuple(self.x.shape)} {self.x.dtype}")
         self.x.copy_(state["x"])
         self.y.copy_(state["y"])
+        if "age" in state:  # checkpoints before ages were kept count every item as age 1
+            self.age.copy_(state["age"])
+        else:
+            self.age.fill_(1)
         self.size, self.head = int(state["size"]), int(state["head"])

@@ -1,0 +1,129 @@
+"""Langevin sampling with a replay buffer, shared by the energy-based families (EBM, JEM).
+
+:class:`BufferedLangevin` is a mixin for a :class:`~genzoo.models.base.Method` that defines
+``energy(x, y=None)`` and holds ``self.buffer`` (a :class:`~genzoo.samplers.replay.ReplayBuffer`),
+``self.box`` (the uniform-noise range), ``self.num_classes`` (None when unconditional) and
+``cfg.sampler`` (:class:`SGLDConfig`) and ``cfg.init`` (``noise`` or ``buffer``). It provides the
+chains used for training negatives and for sampling, the buffer's checkpointing, and the energy
+figures. The chains are :func:`~genzoo.samplers.langevin.sgld` in the JEM/IGEBM form
+``x <- clamp(x - a * clip(dE/dx) + s_t * eta)`` with the network in eval mode and only x
+receiving gradients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from genzoo.config import param
+from genzoo.data.base import Dataset
+from genzoo.errors import UserError
+from genzoo.samplers.langevin import Schedule, energy_score, sgld, step_sizes
+from genzoo.samplers.replay import uniform_init
+
+
+@dataclass
+class SGLDConfig:
+    """SGLD in the JEM/IGEBM form ``x <- clamp(x - a * clip(dE/dx) + s * eta)``."""
+
+    steps: int = param(60, "Langevin steps per training step", ge=0)
+    step_size: float = param(0.01, "a: multiplies -dE/dx", gt=0)
+    noise_scale: float = param(0.005, "s: std of the Gaussian noise per step (the first "
+                               "step's under a schedule)", ge=0)
+    noise_schedule: Schedule = param("constant", "noise over a chain: constant, or decreasing "
+                                     "linearly or geometrically to noise_end")
+    noise_end: float = param(0.001, "the last step's noise std under a schedule", gt=0)
+    clip_grad: float | None = param(None, "clip each gradient entry to [-c, c]", gt=0)
+    sample_steps: int = param(300, "steps of the chains of sample() from noise", ge=0)
+    sample_init: Literal["noise", "buffer"] = param(
+        "noise", "where sample() starts by default: fresh chains of sample_steps from noise, "
+        "or replay-buffer items refined by buffer_steps")
+    buffer_steps: int = param(0, "extra steps of sample() on buffer draws", ge=0)
+    min_age: int = param(0, "sample() draws only buffer items whose chain has been run at "
+                         "least this many times (leaves out recently re-initialized ones)",
+                         ge=0)
+
+    def noise(self, steps: int) -> list[float]:
+        """``s_t`` for a chain of ``steps`` steps."""
+        return step_sizes(self.noise_schedule, self.noise_scale, self.noise_end, steps)
+
+
+class BufferedLangevin:
+    """Training negatives and samples by SGLD chains from noise or a replay buffer."""
+
+    def _clamp(self) -> tuple[float, float] | None:
+        return self.box if self.info.value_range is not None else None
+
+    def _check_labels(self, n: int, y: Tensor | None) -> Tensor | None:
+        if y is None or self.num_classes is None:
+            if y is not None:
+                raise UserError(f"method {self.name!r} is unconditional: it takes no labels")
+            return None
+        y = torch.as_tensor(y, device=self.device).long().flatten()
+        if len(y) != n or (y < 0).any() or (y >= self.num_classes).any():
+            raise UserError(f"need {n} labels in 0..{self.num_classes - 1}")
+        return y
+
+    def langevin(self, x: Tensor, steps: int | None = None, y: Tensor | None = None) -> Tensor:
+        """Run the configured SGLD from ``x`` (B, *shape), labels ``y`` held fixed, with the
+        network's weights frozen (only ``x`` gets gradients) and in eval mode."""
+        s = self.cfg.sampler
+        steps = s.steps if steps is None else steps
+        was_training = self.training
+        self.eval()
+        x = sgld(energy_score(lambda v: self.energy(v, y)), x, steps, s.step_size,
+                 s.noise(steps), clip_grad=s.clip_grad, clamp=self._clamp())
+        self.train(was_training)
+        return x
+
+    def _fresh(self, n: int) -> Tensor:
+        return uniform_init(*self.box)(n, self.device, self.info.shape)
+
+    def negatives(self, n: int, y: Tensor | None = None) -> Tensor:
+        """Negatives for one step: chains from fresh noise, or from the buffer and pushed back
+        (with their labels and ages). Labels ``y`` (n,) fix each chain's class (the energy is
+        then E(x, y) and buffer starts come from that class); without them the chains run on
+        the marginal energy E(x)."""
+        if self.cfg.init == "noise":
+            return self.langevin(self._fresh(n), y=y)
+        x0, labels, index = self.buffer.to(self.device).sample(n, y)
+        x = self.langevin(x0, y=y)
+        if self.training:
+            self.buffer.push(x, labels, index)
+        return x
+
+    def sample(self, n: int, *, y: Tensor | None = None, steps: int | None = None,
+               from_buffer: bool | None = None) -> Tensor:
+        """``n`` samples (n, *shape): fresh chains of ``sampler.sample_steps`` (or ``steps``)
+        from uniform noise, or (``from_buffer``) stored replay-buffer items (no fresh noise;
+        an empty buffer or class gives noise) refined by ``sampler.buffer_steps`` (or
+        ``steps``) more steps, leaving out items younger than ``sampler.min_age``. The default
+        start is ``sampler.sample_init``. Labels ``y`` (n,) fix the class of a conditional
+        model's chains (buffer draws come from that class); without them classes are
+        uniform."""
+        s = self.cfg.sampler
+        y = self._check_labels(n, y)
+        if y is None and self.num_classes is not None:
+            y = torch.randint(self.num_classes, (n,), device=self.device)
+        if from_buffer if from_buffer is not None else s.sample_init == "buffer":
+            x0 = self.buffer.to(self.device).sample(n, y, p_new=0.0, min_age=s.min_age)[0]
+            return self.langevin(x0, s.buffer_steps if steps is None else steps, y)
+        return self.langevin(self._fresh(n), s.sample_steps if steps is None else steps, y)
+
+    def figures(self, out_dir: Path, train: Dataset | None, test: Dataset) -> dict[str, str]:
+        """Images: the replay buffer and a histogram of energies of test images, buffer
+        samples and noise (see :func:`genzoo.viz.energy.ebm_figures`)."""
+        from genzoo.viz.energy import ebm_figures
+
+        return ebm_figures(self, out_dir, train, test)
+
+    def state_for_checkpoint(self) -> dict:
+        return {"buffer": self.buffer.state_dict()}
+
+    def load_extra_state(self, state: dict) -> None:
+        if "buffer" in state:
+            self.buffer.load_state_dict(state["buffer"])
