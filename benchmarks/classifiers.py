@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import time
 from pathlib import Path
@@ -29,24 +28,13 @@ from genzoo.judges import JUDGE_PRESETS, judge_dir
 from genzoo.metrics.classification import evaluate_accuracy
 from genzoo.metrics.judge import Judge, judge_fid
 from genzoo.nets.resnet import WRNConfig
-from genzoo.runs import load, train
+from genzoo.runs import load
 from genzoo.viz.report import write_report
 
-from common import RESULTS, write_result
+from common import RESULTS, train_timed, write_result
 
 TARGETS = {"mnist": 0.993, "fashion-mnist": 0.91, "hoda": 0.98}
 MINUTES = 15.0
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def train_timed(preset: str, runs_dir: Path) -> tuple[Path, float, float]:
-    wall, cpu = time.perf_counter(), cpu_seconds()
-    run = train(preset, runs_dir=runs_dir, quiet=True, command=f"genzoo train {preset}")
-    return run, time.perf_counter() - wall, cpu_seconds() - cpu
 
 
 def wrn_throughput(batch: int = 64, steps: int = 5) -> dict[str, float]:

@@ -6,7 +6,9 @@ import datetime
 import json
 import os
 import platform
+import resource
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -40,3 +42,18 @@ def write_result(name: str, checks: list[dict], data: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def train_timed(preset: str, runs_dir: Path) -> tuple[Path, float, float]:
+    """Train ``preset`` quietly; returns the run, its wall seconds and its CPU seconds."""
+    from genzoo.runs import train
+
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    run = train(preset, runs_dir=runs_dir, quiet=True, command=f"genzoo train {preset}")
+    return run, time.perf_counter() - wall, cpu_seconds() - cpu

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import time
 from pathlib import Path
 
@@ -32,17 +31,14 @@ import torch
 from genzoo.ebm_study import compare_ebm_init
 from genzoo.evaluate import evaluate_run, judge_samples
 from genzoo.inpainting import inpaint_run
-from genzoo.runs import load, load_data, read_run_config, train
+from genzoo.runs import load, load_data, read_run_config
+from genzoo.viz.curves import read_metrics
 
 from common import RESULTS, write_result
+from common import train_timed as common_train_timed
 
 PARTS = ("cebm", "inpaint", "ebm", "study")
 STUDY_STEPS = 600
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 REUSE = False  # --reuse: evaluate finished runs in runs-dir instead of training again
@@ -51,16 +47,13 @@ REUSE = False  # --reuse: evaluate finished runs in runs-dir instead of training
 def train_timed(preset: str, runs_dir: Path) -> tuple[Path, dict]:
     run = runs_dir / preset
     if REUSE and (run / "checkpoints" / "last.pt").is_file():
-        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-        last = [r for r in rows if r.get("split") == "train"][-1]
+        last = [r for r in read_metrics(run) if r.get("split") == "train"][-1]
         if last["step"] == read_run_config(run).train.steps:
             # the training loop's own clock (excludes process start and the final evaluation)
             return run, {"train_wall_minutes": last["time"] / 60, "train_cpu_minutes": None,
                          "reused": True}
-    wall, cpu = time.perf_counter(), cpu_seconds()
-    run = train(preset, runs_dir=runs_dir, quiet=True, command=f"genzoo train {preset}")
-    return run, {"train_wall_minutes": (time.perf_counter() - wall) / 60,
-                 "train_cpu_minutes": (cpu_seconds() - cpu) / 60}
+    run, wall, cpu = common_train_timed(preset, runs_dir)
+    return run, {"train_wall_minutes": wall / 60, "train_cpu_minutes": cpu / 60}
 
 
 def check(name: str, value: float, op: str, target: float) -> dict:

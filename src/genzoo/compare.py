@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
 import multiprocessing
 import os
 import time
@@ -43,7 +42,7 @@ from genzoo.errors import UserError
 from genzoo.metrics.kde import bhattacharyya, grid_bounds, kde_log_likelihood
 from genzoo.runs import load, train
 from genzoo.viz._io import atomic_write_bytes, figure_png_bytes
-from genzoo.viz.scatter import grid_log_density
+from genzoo.viz.scatter import grid_log_density, relative_density
 
 SEED_DATASETS = ("spiral", "pinwheel", "checkerboard", "gmm-ring")
 FAMILIES = ("ebm", "sm", "dsm", "vae", "ddpm", "cnf", "gan")
@@ -307,13 +306,6 @@ def _write_results(out: Path, results: list[DatasetResult], p: Protocol) -> None
 CONTOUR_LEVELS = (0.05, 0.25, 0.5, 0.75)  # fractions of a model density's peak
 
 
-def _relative_density(log_density: np.ndarray) -> np.ndarray:
-    """exp(log p - max log p): the density relative to its peak, 0 where not finite."""
-    finite = np.isfinite(log_density)
-    peak = log_density[finite].max() if finite.any() else 0.0
-    return np.where(finite, np.exp(np.clip(log_density - peak, -700.0, 0.0)), 0.0)
-
-
 def _grid_axes(bounds: tuple[float, float, float, float], shape: tuple[int, ...]
                ) -> tuple[np.ndarray, np.ndarray]:
     x0, x1, y0, y1 = bounds
@@ -350,7 +342,7 @@ def _figure(path: Path, results: list[DatasetResult], p: Protocol, shown: int = 
                 pts = pts[np.isfinite(pts).all(axis=1)]
                 ax.scatter(pts[:, 0], pts[:, 1], s=1, c="C1", alpha=0.6, rasterized=True)
             if name in result.densities:
-                density = _relative_density(result.densities[name])
+                density = relative_density(result.densities[name])
                 if density.max() > density.min():
                     ax.contour(*_grid_axes(bounds, density.shape), density,
                                levels=list(CONTOUR_LEVELS), colors="k", linewidths=0.5,
@@ -373,7 +365,7 @@ def _density_figure(path: Path, results: list[DatasetResult], p: Protocol) -> Pa
         for j, name in enumerate(families):
             ax = axes[i, j]
             if name in result.densities:
-                ax.imshow(_relative_density(result.densities[name]), origin="lower",
+                ax.imshow(relative_density(result.densities[name]), origin="lower",
                           extent=bounds, cmap="viridis", aspect="auto")
             truth = result.data[:300]
             ax.scatter(truth[:, 0], truth[:, 1], s=0.5, c="white", alpha=0.5, rasterized=True)
@@ -381,15 +373,10 @@ def _density_figure(path: Path, results: list[DatasetResult], p: Protocol) -> Pa
     return atomic_write_bytes(path, figure_png_bytes(fig, dpi=110))
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
-
-
 def _report(out: Path, results: list[DatasetResult], p: Protocol,
             figures: list[tuple[Path, str]]) -> Path:
     from genzoo.viz import Section, write_report
+    from genzoo.viz.report_sections import fixed_decimals as fx
     from genzoo.viz.report_sections import image_from_file, table_html
 
     protocol = (
@@ -413,8 +400,8 @@ def _report(out: Path, results: list[DatasetResult], p: Protocol,
     header = ["family", "KDE-LL", "gap to reference", "BC", "BD", "exact LL", "train s",
               "non-finite"]
     for r in results:
-        rows = [[x.family, _fmt(x.kde_ll), _fmt(r.reference.kde_ll - x.kde_ll), _fmt(x.bc),
-                 _fmt(x.bd), _fmt(x.exact_ll), _fmt(x.train_seconds, 1), x.non_finite]
+        rows = [[x.family, fx(x.kde_ll), fx(r.reference.kde_ll - x.kde_ll), fx(x.bc), fx(x.bd),
+                 fx(x.exact_ll), fx(x.train_seconds, 1), x.non_finite]
                 for x in [r.reference, *r.rows]]
         sections.append(Section(f"{r.dataset}", table_html(header, rows)))
     runs = [out / row.run for r in results for row in r.rows]

@@ -63,8 +63,9 @@ def _variant_config(preset: str, overrides: Sequence[str], variant: str):
 
 
 def _seconds_per_step(run: Path) -> float | None:
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    train = [r for r in rows if r.get("split") == "train"]
+    from genzoo.viz.curves import read_metrics
+
+    train = [r for r in read_metrics(run) if r.get("split") == "train"]
     return train[-1]["time"] / train[-1]["step"] if train else None
 
 
@@ -84,6 +85,7 @@ def compare_ebm_init(out_dir: Path | str, *, preset: str = "ebm-mnist",
     from genzoo.evaluate import evaluate_run
     from genzoo.runs import train
     from genzoo.viz import Section, write_report
+    from genzoo.viz.report_sections import fixed_decimals as fx
     from genzoo.viz.report_sections import table_html
 
     unknown = [v for v in variants if v not in VARIANTS]
@@ -111,9 +113,9 @@ def compare_ebm_init(out_dir: Path | str, *, preset: str = "ebm-mnist",
                                                         "variants": results}, indent=2))
     header = ["variant", "chains start", "noise per step", "judge confidence",
               "class entropy / ln 10", "judge-FID", "s / step"]
-    rows = [[v, r["init"], r["noise"], _fmt(r.get("judge/confidence")),
-             _fmt(_ratio(r.get("judge/class_entropy"))), _fmt(r.get("judge/fid"), 1),
-             _fmt(r["seconds_per_step"])] for v, r in results.items()]
+    rows = [[v, r["init"], r["noise"], fx(r.get("judge/confidence")),
+             fx(_ratio(r.get("judge/class_entropy"))), fx(r.get("judge/fid"), 1),
+             fx(r["seconds_per_step"])] for v, r in results.items()]
     intro = (f"<p>Four variants of <code>{preset}</code> on the same budget"
              + (f" ({', '.join(overrides)})" if overrides else "") + ". Samples are drawn as "
              "each variant was trained: fresh short-run chains from noise, or replay-buffer "
@@ -128,7 +130,3 @@ def compare_ebm_init(out_dir: Path | str, *, preset: str = "ebm-mnist",
 
 def _ratio(entropy: float | None) -> float | None:
     return None if entropy is None else entropy / math.log(10)
-
-
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"

@@ -111,16 +111,16 @@ def evaluate_run(run: Path | str, *, split: str | None = None, checkpoint: str =
         if inception:
             as_uint8 = from_float(samples, (0, 255), method.data_range)
             numbers.update(inception_metrics(as_uint8, data.x[:max(num_samples, 1000)]))
-    _merge_json(run_dir / "eval.json", numbers)
+    merge_json(run_dir / "eval.json", numbers)
     if figures and type(method).figures is not Method.figures:  # only then read the train split
         train = load_data(cfg, cfg.data.train_split, cfg.data.limit)
         captions = method.figures(run_dir / "figures", train, data)
         if captions:
-            _merge_json(run_dir / "figures" / "captions.json", captions)
+            merge_json(run_dir / "figures" / "captions.json", captions)
     return numbers
 
 
-def _merge_json(path: Path, update: dict) -> None:
+def merge_json(path: Path, update: dict) -> None:
     """Update the JSON object stored at ``path`` (created if missing) atomically."""
     previous = json.loads(path.read_text()) if path.is_file() else {}
     atomic_write_text(path, json.dumps({**previous, **update}, indent=2))

@@ -105,7 +105,7 @@ def inpaint_run(run: Path | str, *, n: int = 1000, split: str = "test",
     pixels in [0, 1], on the whole image and on the unknown pixels alone, for the model and the
     two baselines (corrupted input, neighbour interpolation).
     """
-    from genzoo.evaluate import _merge_json
+    from genzoo.evaluate import merge_json
     from genzoo.runs import load, load_data, read_run_config
     from genzoo.viz.grid import save_image_grid
 
@@ -153,13 +153,13 @@ def inpaint_run(run: Path | str, *, n: int = 1000, split: str = "test",
     figures = run_dir / "figures"
     figures.mkdir(exist_ok=True)
     (figures / f"inpaint-{corruption}.png").write_bytes(grid.read_bytes())
-    _merge_json(figures / "captions.json", {
+    merge_json(figures / "captions.json", {
         f"inpaint-{corruption}.png":
             f"Inpainting ({corruption}, {steps} Langevin steps from {init}); rows: clean, "
             f"corrupted, neighbour interpolation, model. MSE on unknown pixels: model "
             f"{numbers['mse_unknown_model']:.4f}, interpolation "
             f"{numbers['mse_unknown_interpolation']:.4f}, corrupted "
             f"{numbers['mse_unknown_corrupted']:.4f}"})
-    _merge_json(run_dir / "eval.json", {f"inpaint-{corruption}/{k}": v for k, v in numbers.items()
+    merge_json(run_dir / "eval.json", {f"inpaint-{corruption}/{k}": v for k, v in numbers.items()
                                         if k.startswith("mse")})
     return numbers

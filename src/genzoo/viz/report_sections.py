@@ -70,6 +70,13 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def fixed_decimals(value: float | None, digits: int = 3) -> str:
+    """A table cell with a fixed number of decimals (e.g. nats), "—" for a missing value."""
+    if value is None:
+        return "—"
+    return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
+
+
 def format_value(value: object) -> str:
     """Short text for a table cell: floats with 4 significant digits, ints as they are."""
     if isinstance(value, bool) or not isinstance(value, int | float):

@@ -124,6 +124,13 @@ def grid_log_density(
     return np.asarray(out, dtype=np.float64).reshape(resolution, resolution)
 
 
+def relative_density(log_density: np.ndarray) -> np.ndarray:
+    """exp(log p - max log p): a density relative to its peak, 0 where log p is not finite."""
+    finite = np.isfinite(log_density)
+    peak = log_density[finite].max() if finite.any() else 0.0
+    return np.where(finite, np.exp(np.clip(log_density - peak, -700.0, 0.0)), 0.0)
+
+
 def density_2d(
     log_density: Callable[[torch.Tensor], ArrayLike] | ArrayLike,
     path: str | os.PathLike[str],
@@ -148,9 +155,7 @@ def density_2d(
         logp = grid_log_density(log_density, extent, resolution)
     else:
         logp = _as_grid(log_density)
-    finite = np.isfinite(logp)
-    peak = logp[finite].max() if finite.any() else 0.0
-    density = np.where(finite, np.exp(np.clip(logp - peak, -700.0, 0.0)), 0.0)
+    density = relative_density(logp)
 
     fig = Figure(figsize=(4.5, 4.5), layout="constrained")
     ax = fig.add_subplot()
