@@ -57,3 +57,29 @@ def train_timed(preset: str, runs_dir: Path) -> tuple[Path, float, float]:
     wall, cpu = time.perf_counter(), cpu_seconds()
     run = train(preset, runs_dir=runs_dir, quiet=True, command=f"genzoo train {preset}")
     return run, time.perf_counter() - wall, cpu_seconds() - cpu
+
+
+def check(name: str, value: float, op: str, target: float) -> dict:
+    """One acceptance check of a results file."""
+    return {"name": name, "value": value, "op": op, "target": target}
+
+
+def run_parts(name: str, parts: dict, only: str, runs_dir: Path) -> None:
+    """Run the named ``parts`` (``{part: fn(runs_dir) -> (checks, data)}``, comma-separated in
+    ``only``) in order, merging their checks and data into ``results/<name>.json`` (rewritten
+    after every part; each check and each part's data record the command that measured
+    them)."""
+    previous = RESULTS / f"{name}.json"
+    old = json.loads(previous.read_text()) if previous.is_file() else {"checks": [], "data": {}}
+    checks = {c["name"]: c for c in old["checks"]}
+    data = old["data"]
+    for part in only.split(","):
+        if part not in parts:
+            raise SystemExit(f"unknown part {part!r}; choose from {', '.join(parts)}")
+        part_checks, part_data = parts[part](runs_dir)
+        command = " ".join(["python", *sys.argv])
+        checks.update({c["name"]: {**c, "command": command} for c in part_checks})
+        data[part] = {"command": command, **part_data}
+        for c in part_checks:
+            print(f"{c['name']}: {c['value']:.4g} ({c['op']} {c['target']})", flush=True)
+        write_result(name, list(checks.values()), data)

@@ -34,7 +34,7 @@ from genzoo.inpainting import inpaint_run
 from genzoo.runs import load, load_data, read_run_config
 from genzoo.viz.curves import read_metrics
 
-from common import RESULTS, write_result
+from common import check, run_parts
 from common import train_timed as common_train_timed
 
 PARTS = ("cebm", "inpaint", "ebm", "study")
@@ -54,10 +54,6 @@ def train_timed(preset: str, runs_dir: Path) -> tuple[Path, dict]:
                          "reused": True}
     run, wall, cpu = common_train_timed(preset, runs_dir)
     return run, {"train_wall_minutes": wall / 60, "train_cpu_minutes": cpu / 60}
-
-
-def check(name: str, value: float, op: str, target: float) -> dict:
-    return {"name": name, "value": value, "op": op, "target": target}
 
 
 def part_cebm(runs: Path) -> tuple[list[dict], dict]:
@@ -130,18 +126,7 @@ def main() -> None:
     args = parser.parse_args()
     global REUSE
     REUSE = args.reuse
-    previous = RESULTS / "ebm.json"
-    old = json.loads(previous.read_text()) if previous.is_file() else {"checks": [], "data": {}}
-    checks = {c["name"]: c for c in old["checks"]}
-    data = old["data"]
-    for part in args.only.split(","):
-        part_checks, part_data = globals()[f"part_{part}"](args.runs_dir)
-        checks.update({c["name"]: c for c in part_checks})
-        data[part] = part_data
-        for c in part_checks:
-            print(f"{c['name']}: {c['value']:.4g} ({c['op']} {c['target']})", flush=True)
-        write_result("ebm", list(checks.values()), data)  # after every part
-
+    run_parts("ebm", {p: globals()[f"part_{p}"] for p in PARTS}, args.only, args.runs_dir)
 
 if __name__ == "__main__":
     main()

@@ -27,7 +27,7 @@ def rows() -> list[str]:
             ok = OPS[check["op"]](check["value"], check["target"])
             out.append(f"| {result['benchmark']} | {check['name']} | {check['value']:.4g} | "
                        f"{check['op']} {check['target']:g} | {'yes' if ok else '**no**'} | "
-                       f"{where} | `{result['command']}` |")
+                       f"{where} | `{check.get('command', result['command'])}` |")
     return out
 
 

@@ -70,3 +70,19 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Downloads are off and no mirror is set unless a test sets them itself."""
     monkeypatch.setenv("GENZOO_OFFLINE", "1")
     monkeypatch.delenv("GENZOO_MIRROR", raising=False)
+
+
+@pytest.fixture
+def fake_cifar10_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data root holding a small synthetic CIFAR-10 archive (24 train, 8 test images) that
+    the loader accepts (its checksum is patched to the fake's)."""
+    import dataclasses
+
+    from genzoo.data import cifar
+    from genzoo.data.synthetic import write_fake_cifar10
+
+    fake = write_fake_cifar10(tmp_path / "data", n_train=24, n_test=8)
+    spec = cifar.FILES[cifar.ARCHIVE]
+    monkeypatch.setitem(cifar.FILES, cifar.ARCHIVE,
+                        dataclasses.replace(spec, md5=fake["train"].md5[spec.name]))
+    return tmp_path / "data"

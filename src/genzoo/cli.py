@@ -21,8 +21,10 @@ EPILOG = """examples:
   genzoo eval runs/clf-digits
   genzoo report runs/clf-digits
   genzoo inpaint runs/ebm-mlp-mnist --corruption even-rows --steps 100
+  genzoo analyze runs/jem-mnist energies generate top --steps 100
   genzoo compare toy2d --models ebm,dsm --datasets spiral,pinwheel
-  genzoo compare ebm-init --preset ebm-mnist train.steps=1500"""
+  genzoo compare ebm-init --preset ebm-mnist train.steps=1500
+  genzoo compare jem --preset jem-fashion"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -87,11 +89,25 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", default="last", help="last, best or a path")
     s.add_argument("--seed", type=int, default=0)
 
+    s = sub.add_parser("analyze", help="classifier-as-EBM analyses of a classifier or JEM run: "
+                       "energies, generate, reverse, top, guided, calibration, ood (or all)")
+    s.add_argument("run", type=Path)
+    s.add_argument("what", nargs="+", help="analyses to run (genzoo analyze --help)")
+    s.add_argument("--n", type=int, default=100, help="images per analysis")
+    s.add_argument("--steps", type=int, default=100, help="SGLD steps of the chains")
+    s.add_argument("--split", default="test")
+    s.add_argument("--ood", help="ood: the out-of-distribution dataset (default: MNIST <-> "
+                   "Fashion-MNIST)")
+    s.add_argument("--checkpoint", default="last", help="last, best or a path")
+    s.add_argument("--seed", type=int, default=0)
+
     s = sub.add_parser("compare", help="toy2d: every family on 2-D toy data; ebm-init: EBM "
-                       "chains from noise vs a replay buffer, with and without a noise schedule")
-    s.add_argument("lab", choices=["toy2d", "ebm-init"], help="the comparison to run")
+                       "chains from noise vs a replay buffer, with and without a noise "
+                       "schedule; jem: classifier vs JEM vs JEM++ on the same budget")
+    s.add_argument("lab", choices=["toy2d", "ebm-init", "jem"], help="the comparison to run")
     s.add_argument("overrides", nargs="*", help="key=value applied to every trained preset")
-    s.add_argument("--preset", default="ebm-mnist", help="ebm-init: the EBM preset to vary")
+    s.add_argument("--preset", help="ebm-init: the EBM preset to vary (default ebm-mnist); "
+                   "jem: the JEM preset (default jem-mnist)")
     s.add_argument("--models", help="comma-separated families (default: all)")
     s.add_argument("--datasets", default="spiral,pinwheel,checkerboard,gmm-ring",
                    help="comma-separated 2-D toys")
@@ -99,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, help="output folder (runs, results.json, report.html; "
                    "default runs/compare-LAB)")
     s.add_argument("--samples", type=int, help="samples drawn per model (toy2d: 2000, "
-                   "ebm-init: 1000 for the judge)")
+                   "ebm-init and jem: 1000 for the judge)")
     s.add_argument("--workers", type=int, default=2,
                    help="trainings run at once in separate processes (1: sequential)")
 
@@ -166,6 +182,12 @@ def run(argv: list[str]) -> int:
                               noise_scale=args.noise_scale, init=args.init,
                               checkpoint=args.checkpoint, seed=args.seed)
         print(json.dumps(numbers, indent=2))
+    elif args.verb == "analyze":
+        from genzoo.jem_analysis import analyze_run
+
+        numbers = analyze_run(args.run, args.what, n=args.n, steps=args.steps, split=args.split,
+                              ood=args.ood, checkpoint=args.checkpoint, seed=args.seed)
+        print(json.dumps(numbers, indent=2))
     elif args.verb == "compare":
         out = args.out or Path(f"runs/compare-{args.lab}")
         if args.samples is not None and args.samples < 10:
@@ -173,8 +195,15 @@ def run(argv: list[str]) -> int:
         if args.lab == "ebm-init":
             from genzoo.ebm_study import compare_ebm_init
 
-            print(compare_ebm_init(out, preset=args.preset, overrides=args.overrides,
-                                   num_samples=args.samples or 1000, quiet=args.quiet))
+            print(compare_ebm_init(out, preset=args.preset or "ebm-mnist",
+                                   overrides=args.overrides, num_samples=args.samples or 1000,
+                                   quiet=args.quiet))
+            return 0
+        if args.lab == "jem":
+            from genzoo.jem_study import compare_jem
+
+            print(compare_jem(out, preset=args.preset or "jem-mnist", overrides=args.overrides,
+                              num_samples=args.samples or 1000, quiet=args.quiet))
             return 0
         from genzoo.compare import Protocol, compare_toy2d
 

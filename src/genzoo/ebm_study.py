@@ -34,6 +34,7 @@ from pathlib import Path
 from genzoo.atomic import atomic_write_text
 from genzoo.config import resolve_config
 from genzoo.errors import UserError
+from genzoo.studies import check_variants, last_train_record, train_variants
 
 # variant -> overrides; the schedule anneals the per-step noise from 5x to 1/5 of the preset's
 SCHEDULE = ["model.sampler.noise_schedule=geometric"]
@@ -63,10 +64,8 @@ def _variant_config(preset: str, overrides: Sequence[str], variant: str):
 
 
 def _seconds_per_step(run: Path) -> float | None:
-    from genzoo.viz.curves import read_metrics
-
-    train = [r for r in read_metrics(run) if r.get("split") == "train"]
-    return train[-1]["time"] / train[-1]["step"] if train else None
+    last = last_train_record(run)
+    return last["time"] / last["step"] if last else None
 
 
 def compare_ebm_init(out_dir: Path | str, *, preset: str = "ebm-mnist",
@@ -83,20 +82,16 @@ def compare_ebm_init(out_dir: Path | str, *, preset: str = "ebm-mnist",
         quiet: no progress bars.
     """
     from genzoo.evaluate import evaluate_run
-    from genzoo.runs import train
     from genzoo.viz import Section, write_report
     from genzoo.viz.report_sections import fixed_decimals as fx
     from genzoo.viz.report_sections import table_html
 
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        raise UserError(f"unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}")
+    check_variants(variants, VARIANTS)
     configs = {v: _variant_config(preset, overrides, v) for v in variants}  # fail early
     out = Path(out_dir)
     results: dict[str, dict] = {}
-    for variant, cfg in configs.items():
-        run = train(cfg, runs_dir=out / "runs", quiet=quiet,
-                    command=f"genzoo compare ebm-init --preset {preset} (variant {variant})")
+    for variant, cfg, run in train_variants(configs, out,
+                                            f"genzoo compare ebm-init --preset {preset}", quiet):
         numbers = evaluate_run(run, num_samples=num_samples, figures=False)
         s = cfg.model.sampler
         results[variant] = {

@@ -51,6 +51,16 @@ def build_method(cfg: RunConfig, info: DatasetInfo) -> Method:
                           f"(shape {info.shape}): {e}") from None
 
 
+def preset_method(preset: str, overrides: list[str] | None = None, *, limit: int | None = None,
+                  seed: int = 0) -> tuple[Method, Dataset]:
+    """An untrained method of a preset (with overrides) and its training split's first
+    ``limit`` items, seeded: for notebooks and tests that need the model without a run."""
+    cfg = resolve_config(preset, overrides)
+    data = load_data(cfg, cfg.data.train_split, limit)
+    seed_everything(seed)
+    return build_method(cfg, data.info), data
+
+
 def _load_weights(method: Method, ckpt: dict, source: Path) -> None:
     try:
         method.load_state_dict(ckpt["model"])

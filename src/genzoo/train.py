@@ -143,6 +143,7 @@ class _Trainer:
     def __init__(self, method: Method, data: Dataset, cfg: RunConfig, run_dir: Path,
                  val_data: Dataset | None, quiet: bool) -> None:
         self.cfg, self.tc, self.run_dir, self.val_data = cfg, cfg.train, run_dir, val_data
+        self.data = data
         self.ctx = distributed.setup()
         self.device = pick_device(self.tc.device, self.ctx.local_rank)
         self.method = method.to(self.device)
@@ -260,6 +261,7 @@ class _Trainer:
             self.restore(resume_from, exact=True)
             self.log.truncate_after(self.state.step)
         else:
+            self.method.setup(self.data)
             self.save("last")  # the guard always has a state to roll back to
         self._t0 = time.perf_counter()
         last_ckpt_time = time.perf_counter()

@@ -10,22 +10,18 @@ import pytest
 import torch
 import yaml
 
-from genzoo.checkpoint import seed_everything
 from genzoo.cli import main
 from genzoo.config import resolve_config
 from genzoo.errors import ConfigError, UserError
 from genzoo.models.langevin_sampling import SGLDConfig
 from genzoo.nets.resnet_ebm import ResidualBlock, ResNetEnergyConfig
-from genzoo.runs import build_method, load, load_data
+from genzoo.runs import build_method, load, load_data, preset_method
 
 DIGITS = ["data.name=digits", "data.val_limit=32", "model.net.width=4", "model.buffer_size=64"]
 
 
 def digits_ebm(*overrides: str, preset: str = "cebm-mnist"):
-    cfg = resolve_config(preset, [*DIGITS, *overrides])
-    data = load_data(cfg, "train", 128)
-    seed_everything(0)
-    return build_method(cfg, data.info), data
+    return preset_method(preset, [*DIGITS, *overrides], limit=128)
 
 
 def test_resnet_energy_has_nine_blocks_and_a_scalar_output():
@@ -138,8 +134,9 @@ def test_cebm_trains_samples_from_buffer_and_noise_and_resumes(tmp_path):
     assert "one class per column" in captions["buffer.png"]
 
 
-@pytest.mark.parametrize("preset", ["ebm-mnist", "ebm-fashion", "cebm-mnist", "ebm-mlp-mnist"])
-def test_image_ebm_presets_take_a_step_on_real_data(tmp_path, real_data_root, preset):
+@pytest.mark.parametrize("preset", ["ebm-mnist", "ebm-fashion", "cebm-mnist", "ebm-mlp-mnist",
+                                    "jem-mnist", "jem-fashion", "jempp-mnist"])
+def test_image_energy_presets_take_a_step_on_real_data(tmp_path, real_data_root, preset):
     runs = tmp_path / "runs"
     code = main(["--quiet", "train", preset, f"data.root={real_data_root}", "data.limit=64",
                  "data.val_limit=16", "train.steps=2", "train.batch_size=8",
@@ -148,19 +145,10 @@ def test_image_ebm_presets_take_a_step_on_real_data(tmp_path, real_data_root, pr
     assert (runs / preset / "checkpoints" / "last.pt").is_file()
 
 
-def test_ebm_cifar10_preset_runs_on_a_synthetic_file(tmp_path, monkeypatch):
+def test_ebm_cifar10_preset_runs_on_a_synthetic_file(tmp_path, fake_cifar10_root):
     """The IGEBM recipe (ResNet, spectral norm, clipped Langevin, uint8 buffer), shrunk."""
-    import dataclasses
-
-    from genzoo.data import cifar
-    from genzoo.data.synthetic import write_fake_cifar10
-
-    fake = write_fake_cifar10(tmp_path / "data", n_train=24, n_test=8)
-    spec = cifar.FILES[cifar.ARCHIVE]
-    monkeypatch.setitem(cifar.FILES, cifar.ARCHIVE,
-                        dataclasses.replace(spec, md5=fake["train"].md5[spec.name]))
     runs = tmp_path / "runs"
-    assert main(["--quiet", "train", "ebm-cifar10", f"data.root={tmp_path / 'data'}",
+    assert main(["--quiet", "train", "ebm-cifar10", f"data.root={fake_cifar10_root}",
                  "model.net.width=4", "model.sampler.steps=2", "model.buffer_size=32",
                  "train.steps=3", "train.batch_size=8", "train.num_samples=4",
                  "--runs-dir", str(runs)]) == 0

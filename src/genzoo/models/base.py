@@ -77,6 +77,11 @@ class Method(nn.Module):
         return type(self).sample is not Method.sample
 
     # -------------------------------------------------------------- training hooks
+    def setup(self, train: Dataset) -> None:
+        """Called once with the training split before training from scratch (not on resume:
+        whatever it computes must travel in :meth:`state_for_checkpoint`), e.g. statistics of
+        the data that initialize samplers (JEM++'s class Gaussians)."""
+
     def train_step(self, batch: Batch, opt: Optimizers) -> dict[str, float]:
         """One training step; returns the numbers to log (must include ``loss``)."""
         out = self.loss(batch)

@@ -101,16 +101,16 @@ class EBM(BufferedLangevin, Method):
         self.buffer = ReplayBuffer(cfg.buffer_size, info.shape, uniform_init(*self.box),
                                    cfg.p_new, num_classes=self.num_classes,
                                    uint8_range=self.box if cfg.buffer_uint8 else None)
+        self._check_sampler()
 
     @property
     def conditional(self) -> bool:
         """Whether the energy takes labels (E(x, y))."""
         return self.num_classes is not None
 
-    def energy(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        """E(x) (B,) of inputs (B, *shape) in ``data_range``; for a conditional EBM, E(x, y)
-        with labels y (B,), or the marginal ``-logsumexp_y -E(x, y)`` when y is None."""
-        out = self.net(x)
+    def energy_of_output(self, out: Tensor, y: Tensor | None = None) -> Tensor:
+        """E(x) (B,) from the backbone's output; for a conditional EBM, E(x, y) with labels
+        y (B,), or the marginal ``-logsumexp_y -E(x, y)`` when y is None."""
         if self.num_classes is None:
             return out.squeeze(-1)
         if y is None:

@@ -21,9 +21,8 @@ from torch import Tensor
 
 from genzoo.config import param
 from genzoo.data.base import Dataset
-from genzoo.errors import UserError
-from genzoo.samplers.langevin import Schedule, energy_score, sgld, step_sizes
-from genzoo.samplers.replay import uniform_init
+from genzoo.errors import ConfigError, UserError
+from genzoo.samplers.langevin import Schedule, energy_score, proximal_sgld, sgld, step_sizes
 
 
 @dataclass
@@ -46,6 +45,11 @@ class SGLDConfig:
     min_age: int = param(0, "sample() draws only buffer items whose chain has been run at "
                          "least this many times (leaves out recently re-initialized ones)",
                          ge=0)
+    inner_steps: int = param(0, "JEM++ proximal SGLD: clipped inner steps through the first "
+                             "layer after each full-gradient step (0: plain SGLD)", ge=0)
+    inner_step: float = param(0.2, "proximal SGLD: step size of the inner steps", gt=0)
+    inner_clip: float = param(1.0, "proximal SGLD: clip each inner-gradient entry to [-c, c]",
+                              gt=0)
 
     def noise(self, steps: int) -> list[float]:
         """``s_t`` for a chain of ``steps`` steps."""
@@ -53,7 +57,22 @@ class SGLDConfig:
 
 
 class BufferedLangevin:
-    """Training negatives and samples by SGLD chains from noise or a replay buffer."""
+    """Training negatives and samples by SGLD chains from noise or a replay buffer.
+
+    The host defines ``energy_of_output(out, y)``, the energy (B,) given the backbone's
+    output ``out = self.net(x)``, so that proximal SGLD (``sampler.inner_steps`` > 0) can split
+    the energy at the backbone's first layer (``net.stem`` / ``net.from_stem``).
+    """
+
+    def _check_sampler(self) -> None:
+        """ConfigError when proximal SGLD is asked of a backbone without a stem split."""
+        if self.cfg.sampler.inner_steps and not hasattr(self.net, "from_stem"):
+            raise ConfigError(f"sampler.inner_steps (proximal SGLD) needs a backbone with a "
+                              f"first-layer split (cnn, wrn), not {self.cfg.net.name!r}")
+
+    def energy(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """E(x) (B,) of inputs (B, *shape) in ``data_range``; with labels y (B,), E(x, y)."""
+        return self.energy_of_output(self.net(x), y)
 
     def _clamp(self) -> tuple[float, float] | None:
         return self.box if self.info.value_range is not None else None
@@ -75,26 +94,49 @@ class BufferedLangevin:
         steps = s.steps if steps is None else steps
         was_training = self.training
         self.eval()
-        x = sgld(energy_score(lambda v: self.energy(v, y)), x, steps, s.step_size,
-                 s.noise(steps), clip_grad=s.clip_grad, clamp=self._clamp())
+        if s.inner_steps:
+            x = proximal_sgld(self.net.stem,
+                              lambda z: self.energy_of_output(self.net.from_stem(z), y), x,
+                              steps, s.step_size, s.noise(steps), inner_steps=s.inner_steps,
+                              inner_step=s.inner_step, inner_clip=s.inner_clip,
+                              clamp=self._clamp())
+        else:
+            x = sgld(energy_score(lambda v: self.energy(v, y)), x, steps, s.step_size,
+                     s.noise(steps), clip_grad=s.clip_grad, clamp=self._clamp())
         self.train(was_training)
         return x
 
-    def _fresh(self, n: int) -> Tensor:
-        return uniform_init(*self.box)(n, self.device, self.info.shape)
+    def _fresh(self, n: int, y: Tensor | None = None) -> Tensor:
+        """``n`` fresh chain starts from the buffer's init (uniform noise, or JEM++'s class
+        Gaussians for labels ``y``, uniform classes when None)."""
+        if y is None and self.buffer.num_classes:
+            y = torch.randint(self.buffer.num_classes, (n,), device=self.device)
+        return self.buffer.init(n, self.device, self.info.shape, y)
 
     def negatives(self, n: int, y: Tensor | None = None) -> Tensor:
         """Negatives for one step: chains from fresh noise, or from the buffer and pushed back
         (with their labels and ages). Labels ``y`` (n,) fix each chain's class (the energy is
         then E(x, y) and buffer starts come from that class); without them the chains run on
-        the marginal energy E(x)."""
+        the marginal energy E(x), and a model with classes stores each result under its
+        predicted class (:meth:`predict`)."""
         if self.cfg.init == "noise":
-            return self.langevin(self._fresh(n), y=y)
+            return self.langevin(self._fresh(n, y), y=y)
         x0, labels, index = self.buffer.to(self.device).sample(n, y)
         x = self.langevin(x0, y=y)
         if self.training:
+            if y is None and self.num_classes is not None:
+                labels = self.predict(x)  # chains on E(x) keep the model's label
             self.buffer.push(x, labels, index)
         return x
+
+    @torch.no_grad()
+    def predict(self, x: Tensor) -> Tensor:
+        """The most likely class ``argmax_k p(k | x) = argmin_k E(x, k)`` (B,) of inputs
+        (B, *shape); needs a model with classes."""
+        out = self.net(x)
+        full = torch.empty(len(x), dtype=torch.long, device=x.device)
+        energies = [self.energy_of_output(out, full.fill_(k)) for k in range(self.num_classes)]
+        return torch.stack(energies, 1).argmin(1)
 
     def sample(self, n: int, *, y: Tensor | None = None, steps: int | None = None,
                from_buffer: bool | None = None) -> Tensor:
@@ -112,7 +154,7 @@ class BufferedLangevin:
         if from_buffer if from_buffer is not None else s.sample_init == "buffer":
             x0 = self.buffer.to(self.device).sample(n, y, p_new=0.0, min_age=s.min_age)[0]
             return self.langevin(x0, s.buffer_steps if steps is None else steps, y)
-        return self.langevin(self._fresh(n), s.sample_steps if steps is None else steps, y)
+        return self.langevin(self._fresh(n, y), s.sample_steps if steps is None else steps, y)
 
     def figures(self, out_dir: Path, train: Dataset | None, test: Dataset) -> dict[str, str]:
         """Images: the replay buffer and a histogram of energies of test images, buffer

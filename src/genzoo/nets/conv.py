@@ -42,6 +42,16 @@ class SmallCNN(nn.Module):
         """Penultimate features (B, width * 2**(stages-1))."""
         return self.body(x).mean(dim=(2, 3))
 
+    def stem(self, x: Tensor) -> Tensor:
+        """The first (linear) convolution: (B, C, H, W) -> (B, width, H, W)."""
+        return self.body[0](x)
+
+    def from_stem(self, z: Tensor) -> Tensor:
+        """The rest of the network: ``from_stem(stem(x)) == forward(x)``."""
+        for layer in list(self.body)[1:]:
+            z = layer(z)
+        return self.head(self.dropout(z.mean(dim=(2, 3))))
+
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.dropout(self.features(x)))
 

@@ -84,6 +84,11 @@ class WideResNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
 
+    def from_stem(self, z: Tensor) -> Tensor:
+        """Everything after the first convolution ``stem``: ``from_stem(stem(x)) == forward(x)``
+        (the split JEM++'s proximal SGLD needs)."""
+        return self.head(self.act(self.norm(self.blocks(z))).mean(dim=(2, 3)))
+
 
 @dataclass
 class WRNConfig(NetConfig):

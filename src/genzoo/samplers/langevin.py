@@ -13,7 +13,10 @@ EBMs, JEM, JEM++ and score models. *What* to sample (the step-size schedule) is 
 - the IGEBM code form is :func:`sgld` with ``clip_grad`` (per-pixel gradient clipping) and
   ``clamp`` (project back into the data range after every step);
 - :func:`annealed_langevin` — noise-conditional score models (NCSN): Langevin at each of a
-  decreasing sequence of noise levels with step ``eps * sigma_i^2 / sigma_L^2``.
+  decreasing sequence of noise levels with step ``eps * sigma_i^2 / sigma_L^2``;
+- :func:`proximal_sgld` — JEM++'s proximal SGLD: each outer step takes one full energy
+  gradient and then several cheap, clipped inner steps through the network's first layer only
+  (the YOPO decomposition), so a chain needs fewer full forward-backward passes.
 
 The trajectory variants call ``record(t, x)`` every ``every`` steps instead of returning
 something different: a sampler's return type never depends on a flag.
@@ -24,6 +27,9 @@ References:
     Du & Mordatch, "Implicit Generation and Modeling with Energy-Based Models", NeurIPS 2019.
     Song & Ermon, "Generative Modeling by Estimating Gradients of the Data Distribution",
     NeurIPS 2019, algorithm 1.
+    Yang & Ji, "JEM++: Improved Techniques for Training JEM", ICCV 2021 (proximal SGLD).
+    Zhang et al., "You Only Propagate Once: Accelerating Adversarial Training via Maximal
+    Principle", NeurIPS 2019 (the first-layer Hamiltonian of the inner steps).
 
 Example:
     >>> mean = torch.tensor([1.0, -1.0])
@@ -191,4 +197,58 @@ def annealed_langevin(score: Callable[[Tensor, Tensor], Tensor], x: Tensor, sigm
     if denoise:
         level = torch.full((len(x),), last, device=x.device, dtype=x.dtype)
         x = (x + last**2 * score(x, level)).detach()
+    return x
+
+
+def proximal_sgld(stem: Callable[[Tensor], Tensor], head_energy: Callable[[Tensor], Tensor],
+                  x: Tensor, steps: int, step_size: float, noise_scale: float | Sequence[float],
+                  *, inner_steps: int, inner_step: float, inner_clip: float,
+                  clamp: tuple[float, float] | None = None) -> Tensor:
+    """JEM++ proximal SGLD on ``E(x) = head_energy(stem(x))`` (YOPO form).
+
+    Each outer step t computes, in one backward pass, ``g = dE/dx`` and ``p = dE/dz`` at the
+    first layer's output ``z = stem(x)``; then
+
+        x' <- x - a * g                                     (skipped when a = 0)
+        repeat inner_steps: x' <- clamp(x' - b * clip(d<stem(x'), p>/dx', c))
+        x  <- clamp(x' + s_t * eta)
+
+    The inner steps descend the Hamiltonian ``<stem(x'), p>`` with ``p`` frozen: they cost a
+    forward and backward of the first layer only, and each moves every entry by at most
+    ``b * c`` (the proximal bound).
+
+    Args:
+        stem: the network's first layer, (B, ...) -> (B, ...).
+        head_energy: the rest of the energy, ``stem(x)`` -> (B,).
+        x: starting points (B, ...); not modified.
+        steps: outer steps T (full forward-backward passes).
+        step_size: ``a``, the outer gradient step.
+        noise_scale: ``s`` (a number, or T numbers); 0 for none (JEM++'s default).
+        inner_steps: proximal steps per outer step.
+        inner_step: ``b``, their step size.
+        inner_clip: ``c``, each entry of their gradient is clipped to [-c, c].
+        clamp: project into ``(low, high)`` after every update.
+
+    Returns:
+        The final points (B, ...), detached. The stem and head accumulate no gradient.
+    """
+    noises = [noise_scale] * steps if isinstance(noise_scale, (int, float)) else list(noise_scale)
+    if len(noises) != steps:
+        raise ValueError(f"need {steps} noise scales")
+    x = x.detach()
+    for t in range(steps):
+        with torch.enable_grad():
+            xg = x.requires_grad_(True)
+            z = stem(xg)
+            g, p = torch.autograd.grad(head_energy(z).sum(), (xg, z))
+        x = _post(x.detach() - step_size * g, clamp, None) if step_size else x.detach()
+        p = p.detach()
+        for _ in range(inner_steps):
+            with torch.enable_grad():
+                xi = x.requires_grad_(True)
+                (h,) = torch.autograd.grad((stem(xi) * p).sum(), xi)
+            x = _post(x.detach() - inner_step * h.clamp(-inner_clip, inner_clip), clamp, None)
+        if noises[t]:
+            x = _post(x + noises[t] * torch.randn_like(x), clamp, None)
+        x = x.detach()
     return x

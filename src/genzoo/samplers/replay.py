@@ -26,14 +26,17 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-#: ``init(n, device, item_shape) -> (n, *item_shape)`` fresh items.
-Init = Callable[[int, torch.device, tuple[int, ...]], Tensor]
+#: ``init(n, device, item_shape, labels) -> (n, *item_shape)`` fresh items; ``labels`` (n,)
+#: are the classes the items are drawn for (None for unlabelled buffers), which an init may use
+#: (e.g. :class:`~genzoo.samplers.class_gaussian.ClassGaussian`) or ignore.
+Init = Callable[[int, torch.device, tuple[int, ...], Tensor | None], Tensor]
 
 
 def uniform_init(low: float, high: float) -> Init:
-    """Fresh items uniform in ``[low, high]`` (e.g. the data range of images)."""
+    """Fresh items uniform in ``[low, high]`` (e.g. the data range of images); ignores labels."""
 
-    def init(n: int, device: torch.device, shape: tuple[int, ...]) -> Tensor:
+    def init(n: int, device: torch.device, shape: tuple[int, ...],
+             labels: Tensor | None = None) -> Tensor:
         return torch.rand(n, *shape, device=device) * (high - low) + low
 
     return init
@@ -45,7 +48,8 @@ class ReplayBuffer:
     Args:
         capacity: largest number of stored items.
         shape: shape of one item, e.g. (3, 32, 32) or (2,).
-        init: ``init(n, device, shape) -> (n, *shape)`` fresh items (see :func:`uniform_init`).
+        init: ``init(n, device, shape, labels) -> (n, *shape)`` fresh items (see
+            :func:`uniform_init`).
         p_new: probability that a drawn item is fresh (a per-item Bernoulli, so the number of
             fresh items is Binomial(n, p_new)).
         num_classes: labels of fresh items are uniform over these classes; None: unlabelled.
@@ -139,7 +143,8 @@ class ReplayBuffer:
             if y is None:
                 labels[kept] = self.y[index[kept]]
         if fresh.any():
-            x[fresh] = self.init(int(fresh.sum()), self.device, self.shape)
+            x[fresh] = self.init(int(fresh.sum()), self.device, self.shape,
+                                 labels[fresh] if self.num_classes else None)
         return x, labels, index
 
     def items(self, index: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,0 +1,70 @@
+"""JEM benchmark: classifier vs JEM vs JEM++ on MNIST (same budget), and JEM on Fashion-MNIST.
+
+Parts (each trains from scratch on this machine's CPU, one training at a time, through
+``genzoo compare jem``, so every run also gets the classifier-as-EBM analyses):
+
+- ``mnist``: ``jem-mnist`` test accuracy >= 99.0% and judge accuracy of 1000 class-conditional
+  samples (100 per class) >= 85%, trained within 60 minutes; JEM++ (``jempp-mnist``, same
+  budget) accuracy >= JEM's and seconds per epoch <= 0.7x JEM's; OOD AUROC of JEM's log p(x),
+  MNIST test (in) vs Fashion-MNIST test (out), >= 0.9. The plain classifier's numbers on the
+  same budget are reported beside them.
+- ``fashion``: ``jem-fashion`` test accuracy >= 88% within 60 minutes.
+
+Minutes are the training loop's wall clock on this machine (2 cores, 2 threads).
+
+Run: ``python benchmarks/jem.py [--runs-dir DIR] [--only mnist,fashion]``
+(writes benchmarks/results/jem.json, merging the parts it ran into what is there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from genzoo.jem_study import compare_jem
+from genzoo.studies import last_train_record
+
+from common import check, run_parts
+
+PARTS = ("mnist", "fashion")
+
+
+def _lab(out: Path, preset: str, variants: tuple[str, ...]) -> dict[str, dict]:
+    compare_jem(out, preset=preset, variants=variants)
+    results = json.loads((out / "results.json").read_text())["variants"]
+    for r in results.values():
+        r["train_wall_minutes"] = last_train_record(out / r["run"])["time"] / 60
+    return results
+
+
+def part_mnist(runs: Path) -> tuple[list[dict], dict]:
+    r = _lab(runs / "jem-mnist", "jem-mnist", ("classifier", "jem", "jem++"))
+    jem, jempp = r["jem"], r["jem++"]
+    return ([check("jem-mnist.test_accuracy", jem["test/acc"], ">=", 0.99),
+             check("jem-mnist.judge_accuracy", jem["judge/accuracy"], ">=", 0.85),
+             check("jem-mnist.train_wall_minutes", jem["train_wall_minutes"], "<=", 60),
+             check("jempp-mnist.accuracy_minus_jem", jempp["test/acc"] - jem["test/acc"], ">=",
+                   0.0),
+             check("jempp-mnist.seconds_per_epoch_over_jem",
+                   jempp["seconds_per_epoch"] / jem["seconds_per_epoch"], "<=", 0.7),
+             check("jem-mnist.ood_auroc_fashion", jem["ood/fashion-mnist/auroc_log_px"], ">=",
+                   0.9)], r)
+
+
+def part_fashion(runs: Path) -> tuple[list[dict], dict]:
+    r = _lab(runs / "jem-fashion", "jem-fashion", ("jem",))
+    return ([check("jem-fashion.test_accuracy", r["jem"]["test/acc"], ">=", 0.88),
+             check("jem-fashion.train_wall_minutes", r["jem"]["train_wall_minutes"], "<=", 60)],
+            r)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs/benchmark-jem"))
+    parser.add_argument("--only", default=",".join(PARTS))
+    args = parser.parse_args()
+    run_parts("jem", {p: globals()[f"part_{p}"] for p in PARTS}, args.only, args.runs_dir)
+
+if __name__ == "__main__":
+    main()

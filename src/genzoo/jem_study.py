@@ -1,0 +1,139 @@
+"""JEM vs JEM++ vs the plain classifier on the same budget, in one report.
+
+``genzoo compare jem [--preset jem-mnist] [key=value ...]`` trains three variants with the same
+backbone, data, augmentation, input noise, optimizer and number of steps:
+
+============== =====================================================================
+``classifier``  the JEM preset's classifier alone (cross-entropy only)
+``jem``         the preset: + log p(x) with 20-step SGLD from a replay buffer
+``jem++``       the preset with :data:`JEMPP` (class-Gaussian starts, 5 outer + 5 proximal
+                inner steps without noise)
+============== =====================================================================
+
+and compares test accuracy, calibration (ECE), out-of-distribution AUROC of log p(x) (MNIST <->
+Fashion-MNIST), the dataset judge's scores of 1000 class-conditional samples (for the plain
+classifier: SGLD chains of ``sample_steps`` from uniform noise on its E(x, y)), seconds per
+epoch and the divergence guard's restarts. Every run also gets the analyses of
+:mod:`genzoo.jem_analysis` in its figures.
+
+References:
+    Grathwohl et al., ICLR 2020; Yang & Ji, "JEM++: Improved Techniques for Training JEM",
+    ICCV 2021 (table 1: accuracy, table 5: time per epoch).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from genzoo.atomic import atomic_write_text
+from genzoo.config import build_run_config, resolve_config
+from genzoo.errors import UserError
+from genzoo.studies import check_variants, last_train_record, train_variants
+
+#: JEM++'s sampler on top of a JEM preset (the jempp-* presets are exactly this).
+JEMPP = ["model.start=class-gaussian", "model.sampler.steps=5", "model.sampler.noise_scale=0.0",
+         "model.sampler.inner_steps=5", "model.sampler.inner_step=0.2",
+         "model.sampler.inner_clip=1.0", "model.sampler.buffer_steps=10",
+         "model.sampler.sample_steps=25"]
+VARIANTS = ("classifier", "jem", "jem++")
+CLASSIFIER_KEYS = ("net", "noise_sigma", "label_smoothing", "augment", "crop_padding")
+
+
+def variant_config(preset: str, overrides: Sequence[str], variant: str):
+    """The run config of one variant of a ``jem`` preset."""
+    cfg = resolve_config(preset, list(overrides) + (JEMPP if variant == "jem++" else []))
+    if cfg.method != "jem":
+        raise UserError(f"the JEM comparison needs a 'jem' preset; {preset!r} is {cfg.method!r}")
+    if variant == "classifier":
+        raw = cfg.to_dict()
+        raw["method"] = "classifier"
+        raw["model"] = {k: raw["model"][k] for k in CLASSIFIER_KEYS}
+        raw["train"]["samples_every"] = None
+        cfg = build_run_config(raw)
+    cfg.name = variant.replace("+", "p")
+    return cfg
+
+
+def _seconds_per_epoch(run: Path) -> float | None:
+    last = last_train_record(run)
+    return last["time"] / last["epoch"] if last.get("epoch") else None
+
+
+def _classifier_samples(run: Path, n: int, steps: int) -> dict[str, float]:
+    """Judge scores of class-conditional SGLD chains from noise on a plain classifier."""
+    from genzoo.evaluate import judge_samples
+    from genzoo.jem_analysis import _uniform, chain
+    from genzoo.runs import load, load_data, read_run_config
+
+    model = load(run)
+    k = model.info.num_classes
+    labels = torch.arange(n) % k
+    chunks = [chain(model, _uniform(model, len(y)), steps, y)[0]
+              for y in labels.split(100)]
+    test = load_data(read_run_config(run), "test", 1000)
+    return judge_samples(model, test, torch.cat(chunks), labels)
+
+
+def compare_jem(out_dir: Path | str, *, preset: str = "jem-mnist", overrides: Sequence[str] = (),
+                variants: Sequence[str] = VARIANTS, num_samples: int = 1000,
+                quiet: bool = False) -> Path:
+    """Train and compare the variants; returns ``out_dir/report.html`` (and ``results.json``).
+
+    Args:
+        out_dir: where the runs, results and report go.
+        preset: a ``jem`` preset (jem-mnist, jem-fashion, ...).
+        overrides: ``key=value`` applied to every variant (e.g. ``train.epochs=2``).
+        variants: a subset of :data:`VARIANTS`.
+        num_samples: class-conditional samples scored by the judge per variant.
+        quiet: no progress bars.
+    """
+    from genzoo.evaluate import evaluate_run
+    from genzoo.jem_analysis import ANALYSES, analyze_run
+    from genzoo.viz import Section, write_report
+    from genzoo.viz.report_sections import fixed_decimals as fx
+    from genzoo.viz.report_sections import table_html
+
+    check_variants(variants, VARIANTS)
+    configs = {v: variant_config(preset, overrides, v) for v in variants}  # fail early
+    out = Path(out_dir)
+    results: dict[str, dict] = {}
+    for variant, cfg, run in train_variants(configs, out, f"genzoo compare jem --preset {preset}",
+                                            quiet):
+        numbers = evaluate_run(run, num_samples=num_samples)
+        if variant == "classifier":
+            steps = resolve_config(preset, list(overrides)).model.sampler.sample_steps
+            numbers.update({k: v for k, v in _classifier_samples(run, num_samples,
+                                                                 steps).items()})
+        analyses = [a for a in ANALYSES if a != "ood" or cfg.data.name in ("mnist",
+                                                                          "fashion-mnist")]
+        numbers.update(analyze_run(run, analyses))
+        results[variant] = {"run": str(run.relative_to(out)),
+                            "seconds_per_epoch": _seconds_per_epoch(run),
+                            "restarts": int(last_train_record(run).get("restarts", 0)),
+                            **numbers}
+        if not quiet:
+            print(f"{variant:>10s}: accuracy {numbers.get('test/acc', math.nan):.4f}, "
+                  f"judge accuracy {numbers.get('judge/accuracy', math.nan):.3f}, "
+                  f"{results[variant]['seconds_per_epoch']:.1f} s/epoch", flush=True)
+    atomic_write_text(out / "results.json", json.dumps(
+        {"preset": preset, "overrides": list(overrides), "variants": results}, indent=2))
+    ood = next((k for r in results.values() for k in r if k.endswith("/auroc_log_px")), None)
+    header = ["variant", "test accuracy", "ECE", "OOD AUROC log p(x)", "judge accuracy",
+              "judge confidence", "judge-FID", "s / epoch", "restarts"]
+    rows = [[v, fx(r.get("test/acc")), fx(r.get("calibration/ece")),
+             fx(r.get(ood)) if ood else "-", fx(r.get("judge/accuracy")),
+             fx(r.get("judge/confidence")), fx(r.get("judge/fid"), 1),
+             fx(r["seconds_per_epoch"], 1), str(r["restarts"])] for v, r in results.items()]
+    intro = (f"<p>Three variants of <code>{preset}</code> on the same budget"
+             + (f" ({', '.join(overrides)})" if overrides else "") + ". Judge scores are of "
+             f"{num_samples} class-conditional samples (JEM, JEM++: the preset's sampler; "
+             "classifier: SGLD from noise on its E(x, y)). OOD: "
+             + (ood.split("/")[1] if ood else "none") + " as out-of-distribution data.</p>")
+    return write_report([out / r["run"] for r in results.values()], out / "report.html",
+                        title="genzoo JEM vs JEM++ vs classifier",
+                        lead_sections=[Section("Same budget", intro + table_html(header, rows))])

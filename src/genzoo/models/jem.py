@@ -1,0 +1,176 @@
+"""Joint Energy-based Model (JEM): a classifier read as an energy-based model, and JEM++.
+
+A classifier's logits f(x) (B, K) define ``p(x, y) ∝ exp(f(x)[y])``, i.e. the energies
+
+    E(x, y) = -f(x)[y],        E(x) = -logsumexp_y f(x)[y],
+
+while ``p(y | x) = softmax(f(x))`` stays the classifier. Training maximizes
+``log p(y|x) + log p(x)``: each step adds Gaussian noise (sigma 0.03) to the batch, draws
+(x', y') from a replay buffer (10000 items, 5% fresh), runs T = 20 SGLD steps on E(x) (step 1,
+noise 0.01; the network in eval mode and its weights receiving no gradient), pushes the results
+back under their predicted labels, and minimises
+
+    L = CE(f(x), y) + px_weight * (mean E(x) - mean E(x'))
+        [+ pxy_weight * (mean E(x, y) - mean E(x'_y, y))]  [+ energy_l2 * mean(E(x)^2 + E(x')^2)],
+
+the optional p(x|y) term with chains whose labels stay fixed. Validation reports the
+classifier's numbers (cross-entropy, accuracy) and the mean energy of the data.
+
+JEM++ (``start: class-gaussian`` with ``sampler.inner_steps`` > 0) changes the sampler: fresh
+chains (buffer fill and the 5% restarts) start from per-class Gaussians with full covariance
+fitted on the training data (:class:`~genzoo.samplers.class_gaussian.ClassGaussian`), and each
+of fewer outer SGLD steps is followed by clipped proximal steps through the first layer only
+(:func:`~genzoo.samplers.langevin.proximal_sgld`).
+
+References:
+    Grathwohl et al., "Your Classifier is Secretly an Energy Based Model and You Should Treat
+    it Like One", ICLR 2020 (algorithm 1).
+    Yang & Ji, "JEM++: Improved Techniques for Training JEM", ICCV 2021.
+
+Example:
+    >>> run = genzoo.train("jem-mnist")                               # doctest: +SKIP
+    >>> jem = genzoo.load(run)                                        # doctest: +SKIP
+    >>> x = jem.sample(100, y=torch.arange(100) % 10)                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from genzoo.config import param
+from genzoo.data.base import Dataset, DatasetInfo
+from genzoo.errors import ConfigError
+from genzoo.models.base import Batch, LossOutput
+from genzoo.models.classifier import Classifier, ClassifierConfig
+from genzoo.models.langevin_sampling import BufferedLangevin, SGLDConfig
+from genzoo.registry import methods
+from genzoo.samplers.class_gaussian import ClassGaussian
+from genzoo.samplers.replay import ReplayBuffer, uniform_init
+
+
+def _jem_sampler() -> SGLDConfig:
+    return SGLDConfig(steps=20, step_size=1.0, noise_scale=0.01, sample_steps=80)
+
+
+@dataclass
+class JEMConfig(ClassifierConfig):
+    """``model:`` section of a JEM / JEM++ preset (the classifier's keys, plus these)."""
+
+    px_weight: float = param(1.0, "weight of log p(x): E(x) - E(x') with chains on E(x)", ge=0)
+    pxy_weight: float = param(0.0, "weight of log p(x|y): E(x, y) - E(x', y) with chains "
+                              "whose labels stay fixed", ge=0)
+    energy_l2: float = param(0.0, "weight of an L2 penalty on the energies of data and "
+                             "samples (0 in JEM)", ge=0)
+    init: Literal["noise", "buffer"] = param("buffer", "where training chains start")
+    start: Literal["uniform", "class-gaussian"] = param(
+        "uniform", "fresh chains: uniform noise (JEM) or per-class Gaussians fitted to the "
+        "training data (JEM++)")
+    gaussian_jitter: float = param(1e-4, "added to the diagonal of each class covariance",
+                                   gt=0)
+    buffer_size: int = param(10000, "replay buffer capacity", ge=1)
+    p_new: float = param(0.05, "probability a buffer draw is a fresh start", ge=0, le=1)
+    buffer_uint8: bool = param(False, "store the buffer as uint8 (1/4 of the memory)")
+    sampler: SGLDConfig = field(default_factory=_jem_sampler)
+
+
+@methods.register("jem")
+class JEM(BufferedLangevin, Classifier):
+    """Classifier logits f(x) (B, K) with ``E(x, y) = -f(x)[y]`` and ``E(x) = -logsumexp f``."""
+
+    Config = JEMConfig
+    name = "jem"
+
+    def __init__(self, cfg: JEMConfig, info: DatasetInfo) -> None:
+        super().__init__(cfg, info)
+        if info.value_range is None:
+            raise ConfigError(f"method 'jem' needs data in a known range (images); "
+                              f"{info.name!r} has real-valued vectors")
+        if cfg.px_weight == 0 and cfg.pxy_weight == 0:
+            raise ConfigError("jem needs px_weight > 0 or pxy_weight > 0 (else train a "
+                              "classifier)")
+        self.num_classes = info.num_classes
+        self.box = self.data_range
+        self.gaussian: ClassGaussian | None = None
+        init = self._gaussian_init if cfg.start == "class-gaussian" else uniform_init(*self.box)
+        self.buffer = ReplayBuffer(cfg.buffer_size, info.shape, init, cfg.p_new,
+                                   num_classes=self.num_classes,
+                                   uint8_range=self.box if cfg.buffer_uint8 else None)
+        self._check_sampler()
+
+    @property
+    def conditional(self) -> bool:
+        """JEM samples p(x | y) for given labels (and p(y) p(x | y) without them)."""
+        return True
+
+    def energy_of_output(self, out: Tensor, y: Tensor | None = None) -> Tensor:
+        """``-logsumexp f(x)`` (B,) from logits ``out`` (B, K), or ``-f(x)[y]`` with labels."""
+        if y is None:
+            return -torch.logsumexp(out, dim=1)
+        return -out.gather(1, y.long().view(-1, 1)).squeeze(1)
+
+    # ------------------------------------------------------------------ JEM++ initialization
+    def setup(self, train: Dataset) -> None:
+        """Fit the class Gaussians of ``start: class-gaussian`` on the training images."""
+        if self.cfg.start == "class-gaussian":
+            x = self.prepare(train.x).x
+            self.gaussian = ClassGaussian.fit(x, train.y, self.num_classes,
+                                              self.cfg.gaussian_jitter, self.box)
+
+    def _gaussian_init(self, n: int, device: torch.device, shape: tuple[int, ...],
+                       labels: Tensor | None = None) -> Tensor:
+        if self.gaussian is None:
+            raise ConfigError("start: class-gaussian needs the class Gaussians: train the "
+                              "model (setup fits them on the training data) or load a "
+                              "checkpoint that has them")
+        return self.gaussian.init(n, device, shape, labels)
+
+    # ------------------------------------------------------------------ training
+    def loss(self, batch: Batch) -> LossOutput:
+        """Cross-entropy plus the contrastive terms of log p(x) (and log p(x|y)) in training;
+        the classifier's cross-entropy, accuracy and mean data energy in evaluation."""
+        x = self.augment(batch.x) if self.training else batch.x
+        logits = self(x)
+        ce = F.cross_entropy(logits, batch.y, label_smoothing=self.cfg.label_smoothing)
+        e_pos = self.energy_of_output(logits)
+        metrics = {"ce": ce.item(), "acc": (logits.argmax(1) == batch.y).float().mean().item(),
+                   "e_pos": e_pos.mean().item()}
+        if not self.training:
+            return LossOutput(ce, metrics)
+        loss = ce
+        if self.cfg.px_weight > 0:
+            e_neg = self.energy(self.negatives(len(x)))
+            loss = loss + self.cfg.px_weight * (e_pos.mean() - e_neg.mean())
+            loss = loss + self.cfg.energy_l2 * (e_pos**2 + e_neg**2).mean()
+            metrics.update(cd=(e_pos.mean() - e_neg.mean()).item(), e_neg=e_neg.mean().item())
+        if self.cfg.pxy_weight > 0:
+            e_pos_y = self.energy_of_output(logits, batch.y)
+            e_neg_y = self.energy(self.negatives(len(x), batch.y), batch.y)
+            loss = loss + self.cfg.pxy_weight * (e_pos_y.mean() - e_neg_y.mean())
+            loss = loss + self.cfg.energy_l2 * (e_pos_y**2 + e_neg_y**2).mean()
+            metrics["cd_y"] = (e_pos_y.mean() - e_neg_y.mean()).item()
+        return LossOutput(loss, metrics)
+
+    # ------------------------------------------------------------------ outputs
+    def figures(self, out_dir: Path, train: Dataset | None, test: Dataset) -> dict[str, str]:
+        """The classifier's figures and the energy views (buffer, energy histogram)."""
+        return {**Classifier.figures(self, out_dir, train, test),
+                **BufferedLangevin.figures(self, out_dir, train, test)}
+
+    def state_for_checkpoint(self) -> dict:
+        state = BufferedLangevin.state_for_checkpoint(self)
+        if self.gaussian is not None:
+            state["class_gaussian"] = self.gaussian.state_dict()
+        return state
+
+    def load_extra_state(self, state: dict) -> None:
+        BufferedLangevin.load_extra_state(self, state)
+        if "class_gaussian" in state:
+            g = state["class_gaussian"]
+            self.gaussian = ClassGaussian(g["mean"].float(), g["chol"].float(), self.info.shape,
+                                          self.box)

@@ -1,0 +1,246 @@
+"""JEM and JEM++: energies, loss signs, frozen weights while sampling, class Gaussians,
+proximal SGLD, buffer checkpoints, presets."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genzoo.checkpoint import load_checkpoint
+from genzoo.cli import main
+from genzoo.config import build_run_config
+from genzoo.errors import ConfigError
+from genzoo.models.base import Batch
+from genzoo.nets.conv import SmallCNN
+from genzoo.nets.resnet import WideResNet
+from genzoo.runs import build_method, load, load_data, preset_method
+from genzoo.samplers.class_gaussian import ClassGaussian
+from genzoo.samplers.langevin import energy_score, proximal_sgld, sgld
+
+DIGITS = ["data.name=digits", "data.val_limit=32", "model.net.width=4", "model.buffer_size=64",
+          "model.sampler.steps=2", "model.sampler.sample_steps=2"]
+TINY = ["train.steps=4", "train.batch_size=8", "train.eval_every=4", "train.num_samples=10",
+        "train.log_every=1"]
+
+
+def digits_jem(*overrides: str, preset: str = "jem-mnist"):
+    return preset_method(preset, [*DIGITS, *overrides], limit=128)
+
+
+def test_energies_are_minus_logsumexp_and_minus_the_logit():
+    jem, data = digits_jem()
+    batch = jem.prepare(data.x[:16], data.y[:16])
+    logits = jem(batch.x).double()
+    by_hand = -torch.log(torch.exp(logits).sum(1))
+    assert torch.allclose(jem.energy(batch.x).double(), by_hand, atol=1e-5)
+    picked = torch.stack([-logits[i, int(batch.y[i])] for i in range(16)])
+    assert torch.allclose(jem.energy(batch.x, batch.y).double(), picked, atol=1e-6)
+    # p(y|x) is the classifier: E(x, y) - E(x) = -log softmax(f(x))[y]
+    log_softmax = torch.log_softmax(logits, 1).gather(1, batch.y.view(-1, 1)).squeeze(1)
+    assert torch.allclose((jem.energy(batch.x, batch.y) - jem.energy(batch.x)).double(),
+                          -log_softmax, atol=1e-5)
+
+
+@pytest.mark.parametrize("term", ["px", "pxy"])
+def test_a_step_on_the_contrastive_term_lowers_data_energy_and_raises_sample_energy(term):
+    """A linear model (logits W x + b): one gradient step on the loss minus its cross-entropy
+    lowers E on the data and raises it on the (fixed) negatives."""
+    weights = ["model.px_weight=1", "model.pxy_weight=0"] if term == "px" else \
+        ["model.px_weight=0", "model.pxy_weight=1"]
+    jem, data = digits_jem("model.noise_sigma=0", "model.augment=none", *weights)
+    jem.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    batch = jem.prepare(data.x[:32], data.y[:32])
+    x_neg = torch.rand_like(batch.x) * 2 - 1
+    jem.negatives = lambda n, y=None: x_neg  # fixed samples
+    y = batch.y if term == "pxy" else None
+    jem.train()
+    contrastive = jem.loss(batch).loss - torch.nn.functional.cross_entropy(jem(batch.x), batch.y)
+    before_pos = jem.energy(batch.x, y).mean().item()
+    before_neg = jem.energy(x_neg, y).mean().item()
+    params = list(jem.parameters())
+    grads = torch.autograd.grad(contrastive, params)
+    with torch.no_grad():
+        for p, g in zip(params, grads, strict=True):
+            p -= 1e-3 * g
+    assert jem.energy(batch.x, y).mean().item() < before_pos
+    assert jem.energy(x_neg, y).mean().item() > before_neg
+
+
+@pytest.mark.parametrize("proximal", [False, True])
+def test_sampling_never_updates_or_accumulates_into_parameters(proximal):
+    extra = ["model.sampler.inner_steps=2"] if proximal else []
+    jem, data = digits_jem(*extra)
+    jem.train()
+    before = {k: v.clone() for k, v in jem.state_dict().items()}
+    jem.negatives(8)
+    jem.negatives(8, torch.arange(8) % 10)
+    jem.sample(4, from_buffer=False)
+    assert jem.training  # the chains ran in eval mode and switched back
+    for name, p in jem.named_parameters():
+        assert p.grad is None, name
+        assert torch.equal(p, before[name]), name
+
+
+def test_unconditional_chains_are_stored_under_the_predicted_class():
+    jem, _ = digits_jem()
+    jem.train()
+    x = jem.negatives(16)
+    stored, labels = jem.buffer.items(torch.arange(16))
+    assert torch.allclose(stored, x)
+    assert torch.equal(labels, jem(x).argmax(1))
+    assert torch.equal(jem.predict(x), jem(x).argmax(1))
+
+
+def test_class_gaussian_fit_is_the_data_mean_and_covariance_and_draws_reproduce_them():
+    torch.manual_seed(0)
+    means = torch.tensor([[0.0, 1.0, -1.0], [2.0, 0.0, 0.5]])
+    mix = torch.tensor([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.1, -0.3, 0.5]])
+    y = torch.arange(4000) % 2
+    x = means[y] + torch.randn(4000, 3) @ mix.T
+    g = ClassGaussian.fit(x.view(4000, 1, 3), y, 2, jitter=1e-3)
+    for k in range(2):
+        xk = x[y == k].double()
+        assert torch.allclose(g.mean[k].double(), xk.mean(0), atol=1e-6)
+        cov = torch.cov(xk.T, correction=0) + 1e-3 * torch.eye(3, dtype=torch.float64)
+        assert torch.allclose(g.covariance(k).double(), cov, atol=1e-5)
+        draws = g.sample(torch.full((20000,), k)).view(20000, 3).double()
+        assert draws.shape == (20000, 3)
+        assert torch.allclose(draws.mean(0), xk.mean(0), atol=0.03)
+        assert torch.allclose(torch.cov(draws.T), cov, atol=0.04)
+    boxed = ClassGaussian(g.mean, g.chol, (1, 3), box=(-0.5, 0.5)).init(100, "cpu", (1, 3))
+    assert boxed.shape == (100, 1, 3) and boxed.abs().max() <= 0.5
+    with pytest.raises(ValueError, match="class 2 has no items"):
+        ClassGaussian.fit(x, y, 3)
+
+
+def test_jempp_fills_its_buffer_from_class_gaussians_fitted_at_setup():
+    jem, data = digits_jem(preset="jempp-mnist")
+    with pytest.raises(ConfigError, match="class Gaussians"):
+        jem.negatives(4)
+    jem.setup(data)
+    images = jem.prepare(data.x).x.flatten(1)
+    assert torch.allclose(jem.gaussian.mean[3], images[data.y == 3].mean(0), atol=1e-5)
+    starts = jem._fresh(2000, torch.full((2000,), 3))
+    # clamping to [-1, 1] only trims the tails: the mean stays close to the class mean
+    assert (starts.flatten(1).mean(0) - jem.gaussian.mean[3]).abs().mean() < 0.05
+
+
+def test_stem_split_reproduces_the_forward_pass():
+    torch.manual_seed(0)
+    for channels, net in ((1, SmallCNN(1, 10, width=4, stages=2)),
+                          (3, WideResNet(3, 10, depth=10, widen=1))):
+        x = torch.randn(2, channels, 8, 8)
+        assert torch.allclose(net.from_stem(net.stem(x)), net(x), atol=1e-6)
+
+
+def test_proximal_sgld_without_inner_steps_is_sgld():
+    energy = lambda x: 0.5 * (x**2).sum(1)  # noqa: E731
+    x0 = torch.randn(64, 3)
+    torch.manual_seed(1)
+    a = sgld(energy_score(energy), x0, 5, 0.1, 0.05)
+    torch.manual_seed(1)
+    b = proximal_sgld(lambda x: x, energy, x0, 5, 0.1, 0.05, inner_steps=0, inner_step=1.0,
+                      inner_clip=1.0)
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_proximal_inner_steps_follow_the_clipped_first_layer_hamiltonian():
+    """Linear stem z = W x and E = 0.5 |z - t|^2: with a = 0 and no noise, one outer step moves
+    x by exactly -K * b * clip(W^T (W x - t), c)."""
+    torch.manual_seed(0)
+    w, t = torch.randn(4, 3), torch.randn(4)
+    stem = lambda x: x @ w.T  # noqa: E731
+    head = lambda z: 0.5 * ((z - t) ** 2).sum(1)  # noqa: E731
+    x0 = torch.randn(16, 3)
+    out = proximal_sgld(stem, head, x0, 1, 0.0, 0.0, inner_steps=3, inner_step=0.05,
+                        inner_clip=0.5)
+    expected = x0 - 3 * 0.05 * ((x0 @ w.T - t) @ w).clamp(-0.5, 0.5)
+    assert torch.allclose(out, expected, atol=1e-6)
+    # many outer steps descend the energy; clamping keeps the box
+    far = proximal_sgld(stem, head, x0, 50, 0.02, 0.0, inner_steps=2, inner_step=0.02,
+                        inner_clip=1.0, clamp=(-2.0, 2.0))
+    assert head(stem(far)).mean() < head(stem(x0)).mean() and far.abs().max() <= 2
+
+
+def raw_jem(model: dict, data: str = "digits"):
+    cfg = build_run_config({"method": "jem", "name": "jem", "model": model,
+                            "data": {"name": data}, "train": {"steps": 1}})
+    return build_method(cfg, load_data(cfg, "train", 8).info)
+
+
+def test_proximal_sgld_needs_a_backbone_with_a_stem():
+    with pytest.raises(ConfigError, match="first-layer split"):
+        raw_jem({"net": {"name": "mlp"}, "sampler": {"inner_steps": 2}})
+
+
+def test_jem_refuses_no_generative_term_and_vector_data():
+    with pytest.raises(ConfigError, match="px_weight"):
+        digits_jem("model.px_weight=0")
+    with pytest.raises(ConfigError, match="known range"):
+        raw_jem({"net": {"name": "mlp"}}, "pinwheel")
+
+
+def test_validation_reports_the_classifier_without_sampling():
+    jem, data = digits_jem()
+    jem.eval()
+    jem.negatives = None  # would fail if called
+    out = jem.loss(jem.prepare(data.x[:8], data.y[:8]))
+    assert set(out.metrics) == {"ce", "acc", "e_pos"}
+    assert out.loss.item() == pytest.approx(out.metrics["ce"])
+
+
+@pytest.mark.parametrize("preset", ["jem-mnist", "jempp-mnist"])
+def test_buffer_and_class_gaussians_are_restored_exactly_on_resume(tmp_path, preset):
+    args = [*DIGITS, "model.sampler.inner_steps=0"] if preset == "jem-mnist" else DIGITS
+    straight, half = tmp_path / "a", tmp_path / "b"
+    assert main(["--quiet", "train", preset, *args, *TINY, "--runs-dir", str(straight)]) == 0
+    assert main(["--quiet", "train", preset, *args, *TINY, "train.steps=2",
+                 "--runs-dir", str(half)]) == 0
+    assert main(["--quiet", "train", preset, *args, *TINY, "--resume",
+                 "--runs-dir", str(half)]) == 0
+    a = load_checkpoint(straight / preset / "checkpoints" / "last.pt", "jem")
+    b = load_checkpoint(half / preset / "checkpoints" / "last.pt", "jem")
+    assert a["loop"]["step"] == b["loop"]["step"] == 4
+    for key in ("x", "y", "age"):
+        assert torch.equal(a["extra"]["buffer"][key], b["extra"]["buffer"][key]), key
+    assert a["extra"]["buffer"]["size"] == 32
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    if preset == "jempp-mnist":
+        for key in ("mean", "chol"):
+            assert torch.equal(a["extra"]["class_gaussian"][key],
+                               b["extra"]["class_gaussian"][key])
+        method = load(straight / preset)
+        assert method.gaussian is not None
+        assert method.sample(3, from_buffer=False).shape == (3, 1, 8, 8)
+
+
+def test_jem_run_evaluates_as_classifier_and_generator(tmp_path):
+    runs = tmp_path / "runs"
+    assert main(["--quiet", "train", "jem-mnist", *DIGITS, *TINY, "--runs-dir",
+                 str(runs)]) == 0
+    run = runs / "jem-mnist"
+    assert main(["--quiet", "eval", str(run), "--no-judge"]) == 0
+    figures = set((run / "figures").iterdir())
+    names = {p.name for p in figures}
+    assert {"confusion.png", "buffer.png", "energies.png"} <= names
+    out = tmp_path / "s.png"
+    assert main(["--quiet", "sample", str(run), "--n", "10", "--y", "3", "--out", str(out)]) == 0
+    assert out.is_file()
+
+
+def test_jem_cifar10_preset_runs_on_a_synthetic_file(tmp_path, fake_cifar10_root):
+    runs = tmp_path / "runs"
+    assert main(["--quiet", "train", "jem-cifar10", f"data.root={fake_cifar10_root}",
+                 "model.net.depth=10", "model.net.widen=1", "model.sampler.steps=2",
+                 "model.buffer_size=32", "train.steps=3", "train.batch_size=8",
+                 "train.num_samples=4", "--runs-dir", str(runs)]) == 0
+    method = load(runs / "jem-cifar10")
+    assert len(method.buffer) == 24 and method.info.shape == (3, 32, 32)
+    assert isinstance(method.net, WideResNet)
+
+
+def test_batch_labels_are_required():
+    jem, data = digits_jem()
+    with pytest.raises(Exception):  # noqa: B017 - a classifier needs labels
+        jem.loss(Batch(jem.prepare(data.x[:4]).x, None))
