@@ -144,6 +144,14 @@ def test_proximal_sgld_without_inner_steps_is_sgld():
     assert torch.allclose(a, b, atol=1e-6)
 
 
+def test_proximal_outer_step_clips_the_gradient_entries():
+    energy = lambda x: 10.0 * (x**2).sum(1)  # noqa: E731 - gradients far above the clip
+    x0 = torch.randn(32, 4) + 3.0
+    out = proximal_sgld(lambda x: x, energy, x0, 3, 1.0, 0.0, inner_steps=0, inner_step=1.0,
+                        inner_clip=1.0, clip_grad=0.01)
+    assert torch.allclose(out, x0 - 3 * 0.01 * torch.sign(x0), atol=1e-6)
+
+
 def test_proximal_inner_steps_follow_the_clipped_first_layer_hamiltonian():
     """Linear stem z = W x and E = 0.5 |z - t|^2: with a = 0 and no noise, one outer step moves
     x by exactly -K * b * clip(W^T (W x - t), c)."""

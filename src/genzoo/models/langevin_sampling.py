@@ -99,7 +99,7 @@ class BufferedLangevin:
                               lambda z: self.energy_of_output(self.net.from_stem(z), y), x,
                               steps, s.step_size, s.noise(steps), inner_steps=s.inner_steps,
                               inner_step=s.inner_step, inner_clip=s.inner_clip,
-                              clamp=self._clamp())
+                              clip_grad=s.clip_grad, clamp=self._clamp())
         else:
             x = sgld(energy_score(lambda v: self.energy(v, y)), x, steps, s.step_size,
                      s.noise(steps), clip_grad=s.clip_grad, clamp=self._clamp())

@@ -203,13 +203,14 @@ def annealed_langevin(score: Callable[[Tensor, Tensor], Tensor], x: Tensor, sigm
 def proximal_sgld(stem: Callable[[Tensor], Tensor], head_energy: Callable[[Tensor], Tensor],
                   x: Tensor, steps: int, step_size: float, noise_scale: float | Sequence[float],
                   *, inner_steps: int, inner_step: float, inner_clip: float,
+                  clip_grad: float | None = None,
                   clamp: tuple[float, float] | None = None) -> Tensor:
     """JEM++ proximal SGLD on ``E(x) = head_energy(stem(x))`` (YOPO form).
 
     Each outer step t computes, in one backward pass, ``g = dE/dx`` and ``p = dE/dz`` at the
     first layer's output ``z = stem(x)``; then
 
-        x' <- x - a * g                                     (skipped when a = 0)
+        x' <- x - a * clip(g)                               (skipped when a = 0)
         repeat inner_steps: x' <- clamp(x' - b * clip(d<stem(x'), p>/dx', c))
         x  <- clamp(x' + s_t * eta)
 
@@ -227,6 +228,7 @@ def proximal_sgld(stem: Callable[[Tensor], Tensor], head_energy: Callable[[Tenso
         inner_steps: proximal steps per outer step.
         inner_step: ``b``, their step size.
         inner_clip: ``c``, each entry of their gradient is clipped to [-c, c].
+        clip_grad: clip each entry of the outer gradient ``g`` to [-c, c] (None: no clipping).
         clamp: project into ``(low, high)`` after every update.
 
     Returns:
@@ -241,6 +243,8 @@ def proximal_sgld(stem: Callable[[Tensor], Tensor], head_energy: Callable[[Tenso
             xg = x.requires_grad_(True)
             z = stem(xg)
             g, p = torch.autograd.grad(head_energy(z).sum(), (xg, z))
+        if clip_grad is not None:
+            g = g.clamp(-clip_grad, clip_grad)
         x = _post(x.detach() - step_size * g, clamp, None) if step_size else x.detach()
         p = p.detach()
         for _ in range(inner_steps):
