@@ -44,7 +44,9 @@ from torch import Tensor
 from genzoo.data.base import Dataset
 from genzoo.data.transforms import to_float
 from genzoo.errors import UserError
+from genzoo.models.jem import logit_energy
 from genzoo.samplers.langevin import energy_score, sgld_trajectory
+from genzoo.samplers.replay import uniform_init
 from genzoo.viz._io import atomic_write_bytes, figure_png_bytes
 from genzoo.viz.energy import energy_histogram
 from genzoo.viz.grid import save_image_grid
@@ -62,11 +64,7 @@ def logits_of(model, x: Tensor, batch: int = 500) -> Tensor:
                       for i in range(0, len(x), batch)])
 
 
-def energy(logits: Tensor, y: Tensor | None = None) -> Tensor:
-    """``-logsumexp f`` (N,), or ``-f[y]`` with labels y (N,)."""
-    if y is None:
-        return -torch.logsumexp(logits, 1)
-    return -logits.gather(1, y.long().view(-1, 1)).squeeze(1)
+energy = logit_energy  # -logsumexp f (N,), or -f[y] with labels
 
 
 def _sampler(model) -> tuple[float, float, float | None]:
@@ -93,9 +91,9 @@ def chain(model, x: Tensor, steps: int, y: Tensor | None = None, *, sign: float 
     return out.cpu(), frames
 
 
-def _uniform(model, n: int) -> Tensor:
-    low, high = model.data_range
-    return torch.rand(n, *model.info.shape) * (high - low) + low
+def uniform_images(model, n: int) -> Tensor:
+    """``n`` uniform-noise images (n, *shape) in the model's data range, on the CPU."""
+    return uniform_init(*model.data_range)(n, torch.device("cpu"), model.info.shape)
 
 
 def _captions(model, x: Tensor) -> list[str]:
@@ -110,7 +108,7 @@ def _captions(model, x: Tensor) -> list[str]:
 def analyse_energies(model, test: Dataset, out: Path, n: int) -> tuple[dict, dict]:
     low, high = model.data_range
     real = to_float(test.x[:n], test.info.value_range, model.data_range)
-    groups = {"test images": real, "uniform noise": _uniform(model, len(real)),
+    groups = {"test images": real, "uniform noise": uniform_images(model, len(real)),
               "flat grey": torch.rand(len(real), *[1] * len(model.info.shape))
               .mul(high - low).add(low).expand_as(real).contiguous()}
     logits = {name: logits_of(model, x) for name, x in groups.items()}
@@ -143,7 +141,7 @@ def analyse_generate(model, test: Dataset, out: Path, n: int, steps: int) -> tup
     k = model.info.num_classes
     n = max(32, math.ceil(n / k) * k)
     y = torch.arange(n) % k
-    x, _ = chain(model, _uniform(model, n), steps, y)
+    x, _ = chain(model, uniform_images(model, n), steps, y)
     save_image_grid(x, out / "generate-noise.png", nrow=k, captions=_captions(model, x),
                     value_range=model.data_range)
     pred = logits_of(model, x).argmax(1)
@@ -176,8 +174,9 @@ def analyse_reverse(model, test: Dataset, out: Path, n: int, steps: int) -> tupl
     every = max(1, steps // 8)
     _, frames = chain(model, real, steps, sign=-1.0, every=every)
     truth = test.y[:n]
-    acc = [float((logits_of(model, f).argmax(1) == truth).float().mean()) for f in frames]
-    e = [float(energy(logits_of(model, f)).mean()) for f in frames]
+    logits = [logits_of(model, f) for f in frames]
+    acc = [float((lg.argmax(1) == truth).float().mean()) for lg in logits]
+    e = [float(energy(lg).mean()) for lg in logits]
     _over_steps(model, frames, out / "reverse-steps.png", 8)
     fig = Figure(figsize=(6, 3), layout="constrained")
     ax = fig.add_subplot()
@@ -190,7 +189,7 @@ def analyse_reverse(model, test: Dataset, out: Path, n: int, steps: int) -> tupl
     ax2.set_ylabel("mean E(x)")
     fig.legend(fontsize=8, loc="lower left")
     atomic_write_bytes(out / "reverse-accuracy.png", figure_png_bytes(fig))
-    final = logits_of(model, frames[-1]).argmax(1)
+    final = logits[-1].argmax(1)
     counts = torch.bincount(final, minlength=model.info.num_classes).tolist()
     return ({"reverse-steps.png": f"SGLD with step size -a from test images (rows) over {steps} "
                                   "steps (columns), with the classifier's label and confidence",

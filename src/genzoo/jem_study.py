@@ -67,13 +67,13 @@ def _seconds_per_epoch(run: Path) -> float | None:
 def _classifier_samples(run: Path, n: int, steps: int) -> dict[str, float]:
     """Judge scores of class-conditional SGLD chains from noise on a plain classifier."""
     from genzoo.evaluate import judge_samples
-    from genzoo.jem_analysis import _uniform, chain
+    from genzoo.jem_analysis import chain, uniform_images
     from genzoo.runs import load, load_data, read_run_config
 
     model = load(run)
     k = model.info.num_classes
     labels = torch.arange(n) % k
-    chunks = [chain(model, _uniform(model, len(y)), steps, y)[0]
+    chunks = [chain(model, uniform_images(model, len(y)), steps, y)[0]
               for y in labels.split(100)]
     test = load_data(read_run_config(run), "test", 1000)
     return judge_samples(model, test, torch.cat(chunks), labels)
@@ -107,8 +107,7 @@ def compare_jem(out_dir: Path | str, *, preset: str = "jem-mnist", overrides: Se
         numbers = evaluate_run(run, num_samples=num_samples)
         if variant == "classifier":
             steps = resolve_config(preset, list(overrides)).model.sampler.sample_steps
-            numbers.update({k: v for k, v in _classifier_samples(run, num_samples,
-                                                                 steps).items()})
+            numbers.update(_classifier_samples(run, num_samples, steps))
         analyses = [a for a in ANALYSES if a != "ood" or cfg.data.name in ("mnist",
                                                                           "fashion-mnist")]
         numbers.update(analyze_run(run, analyses))

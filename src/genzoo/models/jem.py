@@ -54,6 +54,13 @@ from genzoo.samplers.class_gaussian import ClassGaussian
 from genzoo.samplers.replay import ReplayBuffer, uniform_init
 
 
+def logit_energy(logits: Tensor, y: Tensor | None = None) -> Tensor:
+    """JEM's energies from logits (B, K): ``-logsumexp f`` (B,), or ``-f[y]`` with labels y."""
+    if y is None:
+        return -torch.logsumexp(logits, dim=1)
+    return -logits.gather(1, y.long().view(-1, 1)).squeeze(1)
+
+
 def _jem_sampler() -> SGLDConfig:
     return SGLDConfig(steps=20, step_size=1.0, noise_scale=0.01, sample_steps=80)
 
@@ -110,9 +117,7 @@ class JEM(BufferedLangevin, Classifier):
 
     def energy_of_output(self, out: Tensor, y: Tensor | None = None) -> Tensor:
         """``-logsumexp f(x)`` (B,) from logits ``out`` (B, K), or ``-f(x)[y]`` with labels."""
-        if y is None:
-            return -torch.logsumexp(out, dim=1)
-        return -out.gather(1, y.long().view(-1, 1)).squeeze(1)
+        return logit_energy(out, y)
 
     # ------------------------------------------------------------------ JEM++ initialization
     def setup(self, train: Dataset) -> None:
