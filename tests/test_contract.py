@@ -49,6 +49,8 @@ CASES: dict[str, dict] = {
                        "timesteps": 10}, "data": TOY},
     "cnf": {"model": {"net": {"name": "cond-mlp", "width": 8, "depth": 1, "act": "tanh",
                               "emb_dim": 4}}, "data": TOY},
+    "realnvp": {"model": {"num_scales": 2, "width": 4, "blocks": 1},
+                "data": {"name": "digits", "limit": 32, "val_limit": 16}},
 }
 
 

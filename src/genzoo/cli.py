@@ -19,6 +19,7 @@ EPILOG = """examples:
   genzoo train clf-digits train.epochs=3
   genzoo sample runs/ebm-mnist --n 64 sampler.steps=200
   genzoo eval runs/clf-digits
+  genzoo eval runs/vae-bmnist --split test --is-k 1,10,50,200,1000
   genzoo report runs/clf-digits
   genzoo inpaint runs/ebm-mlp-mnist --corruption even-rows --steps 100
   genzoo analyze runs/jem-mnist energies generate top --steps 100
@@ -31,6 +32,18 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit code 2
         raise UserError(f"{message} (see genzoo {self.prog.split()[-1]} --help)"
                         if " " in self.prog else f"{message} (see genzoo --help)")
+
+
+def _positive_ints(text: str) -> tuple[int, ...]:
+    """``"1,10,200"`` -> ``(1, 10, 200)``; anything else is a usage error (exit code 2)."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers "
+                                         f"(e.g. 1,10,200), got {text!r}")
+    return values
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--inception", action="store_true",
                    help="also Inception FID/IS (needs torch-fidelity and its weights)")
     s.add_argument("--no-figures", action="store_true", help="skip the method's figures")
+    s.add_argument("--is-k", type=_positive_ints, default=(), metavar="K[,K...]",
+                   help="VAEs: importance-sampled log-likelihood of the split with each number "
+                   "K of samples, e.g. 1,10,200 (SPLIT/log_px_kK in eval.json)")
 
     s = sub.add_parser("inpaint", help="corrupt test images and restore them under a run's "
                        "model (EBMs, likelihood models); writes RUN/inpaint/")
@@ -172,7 +188,8 @@ def run(argv: list[str]) -> int:
 
         numbers = evaluate_run(args.run, split=args.split, checkpoint=args.checkpoint,
                                figures=not args.no_figures, judge=not args.no_judge,
-                               inception=args.inception, num_samples=args.samples)
+                               inception=args.inception, num_samples=args.samples,
+                               is_k=args.is_k, quiet=args.quiet)
         print(json.dumps(numbers, indent=2))
     elif args.verb == "inpaint":
         from genzoo.inpainting import inpaint_run

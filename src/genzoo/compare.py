@@ -6,8 +6,8 @@ training points, 500 hold-out points, seeded), draws N samples from every model,
 - **KDE log-likelihood** of the hold-out points under a Gaussian KDE of the samples;
 - **Bhattacharyya coefficient and distance** between KDEs of the samples and of N fresh samples
   of the true generator, on a grid over the data's extent;
-- the **exact hold-out log-likelihood** where the family has one (``log_prob``: CNF exactly,
-  the VAE's importance-sampled bound).
+- the **exact hold-out log-likelihood** where the family has one (``log_prob``: CNF and
+  RealNVP exactly, the VAE's importance-sampled bound).
 
 The **reference row** applies the same metrics to N fresh samples of the true generator: the
 limit no model can beat by more than noise. The report holds the protocol, a datasets x
@@ -45,7 +45,7 @@ from genzoo.viz._io import atomic_write_bytes, figure_png_bytes
 from genzoo.viz.scatter import grid_log_density, relative_density
 
 SEED_DATASETS = ("spiral", "pinwheel", "checkerboard", "gmm-ring")
-FAMILIES = ("ebm", "sm", "dsm", "vae", "ddpm", "cnf", "gan")
+FAMILIES = ("ebm", "sm", "dsm", "vae", "ddpm", "cnf", "realnvp", "gan")
 DENSITY_RESOLUTION = 80  # grid points per axis of the model density views
 DENSITY_K = 64  # importance samples per grid point for the VAE's density view
 
@@ -121,9 +121,9 @@ def _exact_ll(method, holdout: np.ndarray) -> float | None:
 
 def log_density_fn(method) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """log p(x) up to a constant, (B, 2) -> (B,), where the family defines one: its
-    ``log_prob`` (exact for the CNF; importance-sampled with K = ``DENSITY_K`` for the VAE) or
-    minus its energy (EBM); None for families that only sample (GAN, DDPM) or model the score
-    (SM, DSM)."""
+    ``log_prob`` (exact for the CNF and RealNVP; importance-sampled with K = ``DENSITY_K`` for
+    the VAE) or minus its energy (EBM); None for families that only sample (GAN, DDPM) or model
+    the score (SM, DSM)."""
     if hasattr(method, "log_prob"):
         takes_k = "k" in inspect.signature(method.log_prob).parameters
         fn = partial(method.log_prob, k=DENSITY_K) if takes_k else method.log_prob
@@ -388,9 +388,9 @@ def _report(out: Path, results: list[DatasetResult], p: Protocol,
         f"Bhattacharyya coefficient and distance (-ln BC) between KDEs of the samples and of N "
         f"fresh true samples, on a {p.grid_resolution}x{p.grid_resolution} grid over the "
         f"data's extent plus {p.grid_margin:.0%} margins. <b>exact LL</b>: mean hold-out "
-        f"log-likelihood where the family has one (CNF exact; VAE importance-sampled). The "
-        f"<b>reference</b> row is the same metrics for N fresh samples of the true generator: "
-        f"the limit no model can beat by more than noise.</p>")
+        f"log-likelihood where the family has one (CNF and RealNVP exact; VAE importance-"
+        f"sampled). The <b>reference</b> row is the same metrics for N fresh samples of the true "
+        f"generator: the limit no model can beat by more than noise.</p>")
     sections = [Section("Protocol", protocol),
                 Section("Samples (orange) over data (blue)", "",
                         [image_from_file(path, caption) for path, caption in figures[:1]])]

@@ -1,18 +1,22 @@
 """Sampling and evaluation of a trained run, from its directory alone.
 
 ``sample_run`` writes a grid (images) or a scatter plot and ``.npy`` array (vectors);
-``evaluate_run`` computes the method's validation numbers on a split and merges them into
-``RUN/eval.json``.
+``evaluate_run`` computes the method's validation numbers on a split (and, for VAEs, the
+importance-sampled log-likelihood for a list of K) and merges them into ``RUN/eval.json``.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from genzoo.atomic import atomic_write_text
 from genzoo.config import parse_overrides
@@ -81,9 +85,58 @@ def judge_samples(method: Method, test: Dataset, samples: Tensor, labels: Tensor
     return sample_scores(judge, samples, reference, method.data_range, labels)
 
 
+def importance_log_likelihood(method: Method, data: Dataset, ks: Sequence[int], *,
+                              batch_size: int = 500, seed: int | None = None,
+                              quiet: bool = True) -> dict[str, float]:
+    """Importance-sampled log-likelihood of every item of ``data`` for each K in ``ks``.
+
+    The items are prepared once (a dynamically binarizing VAE binarizes the split once, so
+    every K sees the same images), then scored by ``method.log_prob(x, k=K)`` in batches of
+    ``batch_size`` items; a conditional method scores ``log p(x|y)`` with the true labels.
+    With ``seed``, the random generator is seeded before the preparation and before each K,
+    so each number does not depend on which other K were asked for.
+
+    Returns:
+        ``log_px_kK`` (``log_px_given_y_kK`` for conditional methods): the mean over items in
+        nats, and ``..._stderr``: its standard error over items (not the Monte Carlo error).
+
+    References:
+        Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016, eq. (8)
+        and section 5.2 (test log-likelihood with K = 5000).
+    """
+    from genzoo.train import eval_batches
+
+    log_prob = getattr(method, "log_prob", None)
+    if log_prob is None or "k" not in inspect.signature(log_prob).parameters:
+        raise UserError(f"--is-k: method {method.name!r} has no importance-sampled "
+                        "log-likelihood (log_prob with k draws)")
+    bad = [k for k in ks if k < 1]
+    if bad or not ks:
+        raise UserError(f"--is-k: expected positive numbers of samples, got {list(ks)}")
+    conditional = getattr(method, "conditional", False)
+    name = "log_px_given_y" if conditional else "log_px"
+    if seed is not None:
+        torch.manual_seed(seed)
+    batches = list(eval_batches(method, data, batch_size))
+    numbers: dict[str, float] = {}
+    for k in ks:
+        if seed is not None:
+            torch.manual_seed(seed)
+        scores = []
+        for batch in tqdm(batches, desc=f"log p(x), K={k}", disable=quiet, leave=False):
+            scores.append(log_prob(batch.x, k=k, y=batch.y) if conditional
+                          else log_prob(batch.x, k=k))
+        values = torch.cat(scores).double()
+        numbers[f"{name}_k{k}"] = values.mean().item()
+        numbers[f"{name}_k{k}_stderr"] = (values.std().item() / math.sqrt(len(values))
+                                          if len(values) > 1 else 0.0)
+    return numbers
+
+
 def evaluate_run(run: Path | str, *, split: str | None = None, checkpoint: str = "last",
                  figures: bool = True, judge: bool = True, inception: bool = False,
-                 num_samples: int = 1000) -> dict[str, float]:
+                 num_samples: int = 1000, is_k: Sequence[int] = (),
+                 quiet: bool = True) -> dict[str, float]:
     """The method's evaluation numbers on ``split``, merged into ``RUN/eval.json``.
 
     With ``figures``, the method's own figures are written to ``RUN/figures/`` (captions in
@@ -91,7 +144,9 @@ def evaluate_run(run: Path | str, *, split: str | None = None, checkpoint: str =
     image method's ``num_samples`` samples are scored by its dataset's judge (trained and cached
     on first use): confidence, predicted-class entropy, judge-FID against the split, and the
     accuracy on the intended labels for conditional methods. With ``inception``, also Inception
-    FID and IS of the samples (needs ``torch-fidelity`` and its weights).
+    FID and IS of the samples (needs ``torch-fidelity`` and its weights). With ``is_k`` (VAEs),
+    the importance-sampled log-likelihood of the split for each K (see
+    :func:`importance_log_likelihood`), as ``SPLIT/log_px_kK``; ``quiet`` hides its progress.
     """
     from genzoo.train import eval_batches
 
@@ -104,6 +159,9 @@ def evaluate_run(run: Path | str, *, split: str | None = None, checkpoint: str =
     torch.manual_seed(cfg.train.seed)
     numbers = {f"{split}/{k}": v for k, v in
                method.evaluate(eval_batches(method, data, cfg.train.batch_size)).items()}
+    if is_k:
+        numbers.update({f"{split}/{k}": v for k, v in importance_log_likelihood(
+            method, data, is_k, seed=cfg.train.seed, quiet=quiet).items()})
     if (judge or inception) and method.can_sample and method.info.kind == "image":
         samples, labels = draw_samples(method, num_samples)
         if judge:

@@ -4,8 +4,14 @@ Masks and corruptions are in :mod:`genzoo.data.corruptions` (the seed corruption
 noise on the even rows). The unknown pixels are restored by Langevin dynamics on them alone,
 under the model's score (``-dE/dx`` of an EBM, or ``d log p / dx`` of a likelihood model), with
 the known pixels reset to their observed values after every step, so they never change
-(:func:`inpaint`). Two baselines frame the result: the corrupted input itself and neighbour
-interpolation (the mean of the rows above and below, for the even-rows corruption).
+(:func:`inpaint`). With ``noise_scale = 0`` the chain is gradient ascent on log p of the unknown
+pixels given the known ones (an optimization mode: a MAP-like restoration). Two baselines frame
+the result: the corrupted input itself and neighbour interpolation (the mean of the rows above
+and below, for the even-rows corruption).
+
+Step size, noise and clipping default to the run's ``model.inpaint`` section (an
+:class:`InpaintConfig`; likelihood models such as RealNVP have one) or else to its Langevin
+sampler's settings (``model.sampler``, EBMs).
 
 ``genzoo inpaint RUN`` (:func:`inpaint_run`) does this for a run on its dataset's test split
 and writes before/after grids and the three mean squared errors (pixels in [0, 1]).
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -26,12 +33,28 @@ import torch
 from torch import Tensor
 
 from genzoo.atomic import atomic_write_text
+from genzoo.config import param
 from genzoo.data.corruptions import Corruption, corrupt, make_mask, neighbour_interpolation
 from genzoo.data.transforms import to_float
 from genzoo.errors import UserError
 from genzoo.samplers.langevin import GradFn, energy_score, sgld
 
 Init = Literal["interpolate", "corrupted", "noise"]
+
+
+@dataclass
+class InpaintConfig:
+    """``model.inpaint``: the Langevin chain that restores pixels under a likelihood model.
+
+    The defaults suit flows on [0, 1] pixels, whose ``d log p / dx`` reaches hundreds per pixel
+    (the density of dequantized images is sharp): clipping bounds each step to
+    ``step_size * clip_grad`` = 0.01 per pixel whatever the model's scale.
+    """
+
+    step_size: float = param(1e-3, "a: multiplies d log p / dx", gt=0)
+    noise_scale: float = param(0.01, "s: std of the Gaussian noise per step (0: gradient "
+                               "ascent)", ge=0)
+    clip_grad: float | None = param(10.0, "clip each gradient entry to [-c, c]", gt=0)
 
 
 def inpaint(grad_log_p: GradFn, observed: Tensor, known: Tensor, steps: int, step_size: float,
@@ -101,9 +124,10 @@ def inpaint_run(run: Path | str, *, n: int = 1000, split: str = "test",
     """Corrupt ``n`` images of ``split``, inpaint them under the run's model, and write
     ``RUN/inpaint/{grid.png, inpaint.json}`` plus a report figure; returns the numbers.
 
-    Step size and noise default to the run's sampler settings (``model.sampler``). MSEs are over
-    pixels in [0, 1], on the whole image and on the unknown pixels alone, for the model and the
-    two baselines (corrupted input, neighbour interpolation).
+    Step size, noise and clipping default to the run's ``model.inpaint`` section, else to its
+    sampler settings (``model.sampler``). MSEs are over pixels in [0, 1], on the whole image and
+    on the unknown pixels alone, for the model and the two baselines (corrupted input, neighbour
+    interpolation).
     """
     from genzoo.evaluate import merge_json
     from genzoo.runs import load, load_data, read_run_config
@@ -116,7 +140,7 @@ def inpaint_run(run: Path | str, *, n: int = 1000, split: str = "test",
     method = load(run_dir, checkpoint=checkpoint)
     if method.info.kind != "image":
         raise UserError(f"inpaint needs an image model; {run_dir} models {method.info.name!r}")
-    sampler = getattr(method.cfg, "sampler", None)
+    sampler = getattr(method.cfg, "inpaint", None) or getattr(method.cfg, "sampler", None)
     a = step_size if step_size is not None else getattr(sampler, "step_size", 0.01)
     s = noise_scale if noise_scale is not None else getattr(sampler, "noise_scale", 0.0)
     clip = getattr(sampler, "clip_grad", None)

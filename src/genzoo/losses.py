@@ -45,17 +45,19 @@ def log_likelihood_normal(mu: Tensor, logvar: Tensor, x: Tensor) -> Tensor:
     return _sum_except_batch(log_density)
 
 
-def log_likelihood_bernoulli(logits: Tensor, x: Tensor) -> Tensor:
-    """Bernoulli log-likelihood ``log p(x)`` of ``x`` in [0, 1] given logits, summed per example.
+def log_likelihood_bernoulli(mu: Tensor, x: Tensor) -> Tensor:
+    """Bernoulli log-likelihood ``log p(x)`` of ``x`` in [0, 1] given means ``mu``, per example.
 
-    Computed from logits as ``x * logits - softplus(logits)`` (= ``-BCEWithLogits``), which is
-    exact and finite for any logit, unlike ``x log mu + (1 - x) log(1 - mu)`` on probabilities
-    ``mu = sigmoid(logits)`` that saturate to 0 or 1 in float32. Non-binary ``x`` in [0, 1] gives
-    the continuous-target cross-entropy (not a normalised density).
+    ``mu`` is clamped to ``[eps, 1 - eps]`` (``eps`` the machine epsilon of its dtype, as
+    ``torch.distributions.Bernoulli`` does), so a saturated mean gives a large finite penalty
+    instead of ``-inf``/NaN. For a decoder's output prefer
+    :func:`log_likelihood_bernoulli_logits`: it is exact for any logit, where the probability
+    ``sigmoid(logits)`` rounds to 0 or 1 in float32 beyond ``|logits| ~ 17``.
 
     Args:
-        logits: ``log(mu / (1 - mu))`` (B, ...), broadcastable to ``x``.
-        x: targets in [0, 1] (B, ...).
+        mu: means (probabilities of a 1) in [0, 1], (B, ...), broadcastable to ``x``.
+        x: targets in [0, 1] (B, ...). Non-binary ``x`` gives the continuous-target
+            cross-entropy (not a normalised density).
 
     Returns:
         (B,): ``sum_i x_i log mu_i + (1 - x_i) log(1 - mu_i)``.
@@ -63,17 +65,48 @@ def log_likelihood_bernoulli(logits: Tensor, x: Tensor) -> Tensor:
     References:
         Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014, appendix C.1 (the
         Bernoulli decoder).
+
+    Example:
+        >>> log_likelihood_bernoulli(torch.full((2, 3), 0.5), torch.ones(2, 3))
+        tensor([-2.0794, -2.0794])
+    """
+    mu, x = torch.broadcast_tensors(mu, x)
+    eps = torch.finfo(mu.dtype).eps
+    mu = mu.clamp(eps, 1 - eps)
+    return _sum_except_batch(x * torch.log(mu) + (1 - x) * torch.log1p(-mu))
+
+
+def log_likelihood_bernoulli_logits(logits: Tensor, x: Tensor) -> Tensor:
+    """:func:`log_likelihood_bernoulli` with the means given as logits ``log(mu / (1 - mu))``.
+
+    Computed as ``x * logits - softplus(logits)`` (= ``-BCEWithLogits``), exact and finite for
+    any logit: the form to train a Bernoulli decoder with.
+
+    Args:
+        logits: (B, ...), broadcastable to ``x``.
+        x: targets in [0, 1] (B, ...).
+
+    Returns:
+        (B,): ``sum_i x_i log mu_i + (1 - x_i) log(1 - mu_i)``, ``mu = sigmoid(logits)``.
+
+    References:
+        Kingma & Welling 2014, appendix C.1.
+
+    Example:
+        >>> log_likelihood_bernoulli_logits(torch.tensor([[200.0]]), torch.zeros(1, 1))
+        tensor([-200.])
     """
     logits, x = torch.broadcast_tensors(logits, x)
     return _sum_except_batch(-F.binary_cross_entropy_with_logits(logits, x, reduction="none"))
 
 
-def log_mean_exp(y: Tensor, dim: int) -> Tensor:
+def log_mean_exp(y: Tensor, dim: int = -1) -> Tensor:
     """``log((1/K) sum_k exp(y_k))`` along ``dim`` (of size K), without overflow or underflow.
 
     Args:
-        y: any shape, e.g. log importance weights (K, B).
-        dim: the dimension to average over; it is removed.
+        y: any shape, e.g. log importance weights (B, K), one row per example.
+        dim: the dimension to average over (default the last: one result per row); it is
+            removed.
 
     Returns:
         ``y`` reduced over ``dim``: ``logsumexp(y, dim) - log K``.
@@ -81,6 +114,10 @@ def log_mean_exp(y: Tensor, dim: int) -> Tensor:
     References:
         Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016, eq. (8)
         (the K-sample bound is a log-mean-exp of log weights).
+
+    Example:
+        >>> log_mean_exp(torch.tensor([[1000.0, 1000.0]]))
+        tensor([1000.])
     """
     return torch.logsumexp(y, dim) - math.log(y.shape[dim])
 
