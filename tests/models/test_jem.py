@@ -91,6 +91,15 @@ def test_unconditional_chains_are_stored_under_the_predicted_class():
     assert torch.equal(jem.predict(x), jem(x).argmax(1))
 
 
+def test_training_logs_the_buffers_label_entropy():
+    jem, data = digits_jem("model.pxy_weight=1")
+    jem.train()
+    metrics = jem.loss(jem.prepare(data.x[:8], data.y[:8])).metrics
+    assert metrics["buffer_label_entropy"] == jem.buffer.label_entropy()
+    assert 0 <= metrics["buffer_label_entropy"] <= 1
+    assert {"cd", "e_neg", "cd_y", "e_neg_y"} <= metrics.keys()
+
+
 def test_class_gaussian_fit_is_the_data_mean_and_covariance_and_draws_reproduce_them():
     torch.manual_seed(0)
     means = torch.tensor([[0.0, 1.0, -1.0], [2.0, 0.0, 0.5]])

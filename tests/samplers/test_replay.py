@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from genzoo.samplers.replay import ReplayBuffer, uniform_init
@@ -116,3 +118,16 @@ def test_ages_round_trip_and_old_checkpoints_load():
     legacy = {k: v for k, v in buf.state_dict().items() if k != "age"}
     other.load_state_dict(legacy)
     assert (other.age == 1).all()
+
+
+def test_label_entropy_is_one_when_balanced_zero_when_collapsed_and_exact_between():
+    buf = ReplayBuffer(8, (1,), uniform_init(0, 1), num_classes=4)
+    assert buf.label_entropy() is None  # empty
+    buf.push(torch.zeros(8, 1), torch.tensor([0, 1, 2, 3, 0, 1, 2, 3]))
+    assert abs(buf.label_entropy() - 1.0) < 1e-12
+    buf.push(torch.zeros(8, 1), torch.full((8,), 2))
+    assert buf.label_entropy() == 0.0
+    buf.push(torch.zeros(4, 1), torch.tensor([0, 0, 1, 1]))  # half 0/1, half 2: H = 1.5 ln 2
+    expected = -(0.25 * math.log(0.25) * 2 + 0.5 * math.log(0.5)) / math.log(4)
+    assert abs(buf.label_entropy() - expected) < 1e-12
+    assert ReplayBuffer(4, (1,), uniform_init(0, 1)).label_entropy() is None  # unlabelled

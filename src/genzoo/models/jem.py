@@ -158,7 +158,11 @@ class JEM(BufferedLangevin, Classifier):
             e_neg_y = self.energy(self.negatives(len(x), batch.y), batch.y)
             loss = loss + self.cfg.pxy_weight * (e_pos_y.mean() - e_neg_y.mean())
             loss = loss + self.cfg.energy_l2 * (e_pos_y**2 + e_neg_y**2).mean()
-            metrics["cd_y"] = (e_pos_y.mean() - e_neg_y.mean()).item()
+            metrics.update(cd_y=(e_pos_y.mean() - e_neg_y.mean()).item(),
+                           e_neg_y=e_neg_y.mean().item())
+        entropy = self.buffer.label_entropy()  # ~1 healthy; falls as chains collapse to a class
+        if entropy is not None:
+            metrics["buffer_label_entropy"] = entropy
         return LossOutput(loss, metrics)
 
     # ------------------------------------------------------------------ outputs

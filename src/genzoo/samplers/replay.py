@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -146,6 +147,16 @@ class ReplayBuffer:
             x[fresh] = self.init(int(fresh.sum()), self.device, self.shape,
                                  labels[fresh] if self.num_classes else None)
         return x, labels, index
+
+    def label_entropy(self) -> float | None:
+        """Entropy of the stored items' labels over ``ln num_classes``: 1 when every class holds
+        the same share, 0 when one class holds everything (e.g. chains stuck in a mode the
+        classifier gives one label). None for unlabelled or empty buffers."""
+        if not self.num_classes or self.num_classes < 2 or self.size == 0:
+            return None
+        p = torch.bincount(self.y[:self.size], minlength=self.num_classes).double() / self.size
+        h = -(p[p > 0] * p[p > 0].log()).sum()
+        return float(h / math.log(self.num_classes))
 
     def items(self, index: Tensor) -> tuple[Tensor, Tensor]:
         """Stored items (as floats) and labels at slots ``index`` (all below ``len(self)``)."""
