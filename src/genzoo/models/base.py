@@ -24,6 +24,15 @@ if TYPE_CHECKING:
     from genzoo.optim import Optimizers
 
 
+def class_labels(y: Tensor, n: int, num_classes: int, device: torch.device) -> Tensor:
+    """Labels ``y`` as (n,) int64 class indices on ``device``; a UserError unless there are
+    exactly ``n`` of them, each in 0..num_classes - 1."""
+    y = torch.as_tensor(y, device=device).long().flatten()
+    if len(y) != n or (y < 0).any() or (y >= num_classes).any():
+        raise UserError(f"need {n} labels in 0..{num_classes - 1}")
+    return y
+
+
 @dataclass
 class Batch:
     """A training batch: ``x`` (B, ...) in the method's ``data_range``, ``y`` (B,) or None."""

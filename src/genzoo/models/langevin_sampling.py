@@ -22,6 +22,7 @@ from torch import Tensor
 from genzoo.config import param
 from genzoo.data.base import Dataset
 from genzoo.errors import ConfigError, UserError
+from genzoo.models.base import class_labels
 from genzoo.samplers.langevin import Schedule, energy_score, proximal_sgld, sgld, step_sizes
 
 
@@ -82,10 +83,7 @@ class BufferedLangevin:
             if y is not None:
                 raise UserError(f"method {self.name!r} is unconditional: it takes no labels")
             return None
-        y = torch.as_tensor(y, device=self.device).long().flatten()
-        if len(y) != n or (y < 0).any() or (y >= self.num_classes).any():
-            raise UserError(f"need {n} labels in 0..{self.num_classes - 1}")
-        return y
+        return class_labels(y, n, self.num_classes, self.device)
 
     def langevin(self, x: Tensor, steps: int | None = None, y: Tensor | None = None) -> Tensor:
         """Run the configured SGLD from ``x`` (B, *shape), labels ``y`` held fixed, with the

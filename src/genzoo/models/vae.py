@@ -60,7 +60,7 @@ from genzoo.losses import (
     log_likelihood_normal,
     log_mean_exp,
 )
-from genzoo.models.base import Batch, LossOutput, Method
+from genzoo.models.base import Batch, LossOutput, Method, class_labels
 from genzoo.nets.base import NetConfig
 from genzoo.nets.mlp import MLPConfig
 from genzoo.registry import methods
@@ -159,10 +159,7 @@ class VAE(Method):
             return None
         if y is None:
             raise UserError("the conditional VAE needs labels y")
-        y = torch.as_tensor(y, device=self.device).long().flatten()
-        if len(y) != n or (y < 0).any() or (y >= self.num_classes).any():
-            raise UserError(f"need {n} labels in 0..{self.num_classes - 1}")
-        return y
+        return class_labels(y, n, self.num_classes, self.device)
 
     def _one_hot(self, y: Tensor | None, like: Tensor) -> Tensor:
         if y is None or self.num_classes is None:
