@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 import json
 import multiprocessing
 import os
@@ -40,6 +39,7 @@ from genzoo.config import DataConfig, build_run_config, preset_names, resolve_co
 from genzoo.data import load_dataset, sample_toy
 from genzoo.errors import UserError
 from genzoo.metrics.kde import bhattacharyya, grid_bounds, kde_log_likelihood
+from genzoo.models.base import importance_sampled
 from genzoo.runs import load, train
 from genzoo.viz._io import atomic_write_bytes, figure_png_bytes
 from genzoo.viz.scatter import grid_log_density, relative_density
@@ -125,8 +125,8 @@ def log_density_fn(method) -> Callable[[torch.Tensor], torch.Tensor] | None:
     the VAE) or minus its energy (EBM); None for families that only sample (GAN, DDPM) or model
     the score (SM, DSM)."""
     if hasattr(method, "log_prob"):
-        takes_k = "k" in inspect.signature(method.log_prob).parameters
-        fn = partial(method.log_prob, k=DENSITY_K) if takes_k else method.log_prob
+        fn = (partial(method.log_prob, k=DENSITY_K) if importance_sampled(method)
+              else method.log_prob)
     elif hasattr(method, "energy"):
         def fn(x: torch.Tensor) -> torch.Tensor:
             return -method.energy(x)

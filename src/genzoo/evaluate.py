@@ -7,7 +7,6 @@ importance-sampled log-likelihood for a list of K) and merges them into ``RUN/ev
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import time
@@ -25,7 +24,7 @@ from genzoo.data.transforms import from_float, to_float
 from genzoo.errors import UserError
 from genzoo.judges import JUDGE_PRESETS, load_judge
 from genzoo.metrics.judge import Judge, inception_metrics, sample_scores
-from genzoo.models.base import Method
+from genzoo.models.base import Method, importance_sampled
 from genzoo.registry import datasets
 from genzoo.runs import load, load_data, read_run_config
 
@@ -106,8 +105,7 @@ def importance_log_likelihood(method: Method, data: Dataset, ks: Sequence[int], 
     """
     from genzoo.train import eval_batches
 
-    log_prob = getattr(method, "log_prob", None)
-    if log_prob is None or "k" not in inspect.signature(log_prob).parameters:
+    if not importance_sampled(method):
         raise UserError(f"--is-k: method {method.name!r} has no importance-sampled "
                         "log-likelihood (log_prob with k draws)")
     bad = [k for k in ks if k < 1]
@@ -124,8 +122,8 @@ def importance_log_likelihood(method: Method, data: Dataset, ks: Sequence[int], 
             torch.manual_seed(seed)
         scores = []
         for batch in tqdm(batches, desc=f"log p(x), K={k}", disable=quiet, leave=False):
-            scores.append(log_prob(batch.x, k=k, y=batch.y) if conditional
-                          else log_prob(batch.x, k=k))
+            scores.append(method.log_prob(batch.x, k=k, y=batch.y) if conditional
+                          else method.log_prob(batch.x, k=k))
         values = torch.cat(scores).double()
         numbers[f"{name}_k{k}"] = values.mean().item()
         numbers[f"{name}_k{k}_stderr"] = (values.std().item() / math.sqrt(len(values))

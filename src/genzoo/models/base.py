@@ -7,6 +7,7 @@ step by default; GANs override it to step several optimizers) and never needs to
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,6 +32,12 @@ def class_labels(y: Tensor, n: int, num_classes: int, device: torch.device) -> T
     if len(y) != n or (y < 0).any() or (y >= num_classes).any():
         raise UserError(f"need {n} labels in 0..{num_classes - 1}")
     return y
+
+
+def importance_sampled(method: object) -> bool:
+    """Whether ``method.log_prob`` is an importance-sampled estimate taking ``k`` draws (VAEs)."""
+    log_prob = getattr(method, "log_prob", None)
+    return log_prob is not None and "k" in inspect.signature(log_prob).parameters
 
 
 @dataclass

@@ -24,17 +24,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-
-class ResidualBlock(nn.Module):
-    """``h + conv(relu(conv(relu(h))))`` with 3x3 convolutions of ``width`` channels."""
-
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.ReLU(), nn.Conv2d(width, width, 3, padding=1),
-                                  nn.ReLU(), nn.Conv2d(width, width, 3, padding=1))
-
-    def forward(self, h: Tensor) -> Tensor:
-        return h + self.body(h)
+from genzoo.nets.resnet_ebm import ResidualBlock
 
 
 class CouplingResNet(nn.Module):
@@ -44,7 +34,8 @@ class CouplingResNet(nn.Module):
                  blocks: int = 2) -> None:
         super().__init__()
         self.head = nn.Conv2d(in_channels, width, 3, padding=1)
-        self.blocks = nn.Sequential(*(ResidualBlock(width) for _ in range(blocks)))
+        self.blocks = nn.Sequential(*(ResidualBlock(width, width, "relu", sn=False)
+                                      for _ in range(blocks)))
         self.out = nn.Conv2d(width, out_channels, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
