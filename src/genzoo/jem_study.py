@@ -39,7 +39,7 @@ from genzoo.studies import check_variants, last_train_record, train_variants
 JEMPP = ["model.start=class-gaussian", "model.sampler.steps=5", "model.sampler.noise_scale=0.0",
          "model.sampler.inner_steps=5", "model.sampler.inner_step=0.2",
          "model.sampler.inner_clip=1.0", "model.sampler.buffer_steps=10",
-         "model.sampler.sample_steps=25"]
+         "model.sampler.sample_steps=25", "model.p_new_decay=0"]
 VARIANTS = ("classifier", "jem", "jem++")
 CLASSIFIER_KEYS = ("net", "noise_sigma", "label_smoothing", "augment", "crop_padding")
 

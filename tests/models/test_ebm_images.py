@@ -71,6 +71,18 @@ def test_conditional_negatives_keep_their_labels_in_the_buffer():
     assert torch.equal(method.buffer.y[:16], batch.y)
 
 
+def test_training_draws_count_towards_p_new_decay_and_validation_draws_do_not():
+    method, data = digits_ebm("model.sampler.steps=1", "model.p_new_decay=3")
+    batch = method.prepare(data.x[:8], data.y[:8])
+    method.train()
+    method.loss(batch)
+    method.loss(batch)
+    assert method.buffer.draws == 2 and method.buffer.current_p_new == pytest.approx(0.05 / 3)
+    method.eval()
+    method.loss(batch)
+    assert method.buffer.draws == 2
+
+
 def test_conditional_sampling_from_the_buffer_stays_in_the_class():
     method, _ = digits_ebm()
     # item of class k is the constant image k / 10

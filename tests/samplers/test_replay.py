@@ -131,3 +131,29 @@ def test_label_entropy_is_one_when_balanced_zero_when_collapsed_and_exact_betwee
     expected = -(0.25 * math.log(0.25) * 2 + 0.5 * math.log(0.5)) / math.log(4)
     assert abs(buf.label_entropy() - expected) < 1e-12
     assert ReplayBuffer(4, (1,), uniform_init(0, 1)).label_entropy() is None  # unlabelled
+
+
+def test_p_new_decay_falls_linearly_to_zero_over_training_draws():
+    buf = filled(p_new=0.4, p_new_decay=4)
+    seen = []
+    for _ in range(6):
+        seen.append(buf.current_p_new)
+        buf.sample(10)
+    assert seen == [0.4, 0.4 * 3 / 4, 0.4 * 2 / 4, 0.4 * 1 / 4, 0.0, 0.0]
+    assert buf.draws == 6
+    buf.sample(10, p_new=1.0)  # an explicit p_new is not a training draw
+    assert buf.draws == 6
+    _, _, index = buf.sample(2000)
+    assert (index >= 0).all()  # decayed: only persistent chains
+    assert filled(p_new=0.4).current_p_new == 0.4  # no decay: constant
+
+
+def test_draw_count_round_trips_and_old_checkpoints_start_at_zero():
+    buf = filled(capacity=10, p_new=0.2, p_new_decay=10)
+    for _ in range(3):
+        buf.sample(4)
+    other = ReplayBuffer(10, (2,), uniform_init(-1.0, 1.0), p_new=0.2, p_new_decay=10)
+    other.load_state_dict(buf.state_dict())
+    assert other.draws == 3 and other.current_p_new == buf.current_p_new
+    other.load_state_dict({k: v for k, v in buf.state_dict().items() if k != "draws"})
+    assert other.draws == 0

@@ -70,6 +70,8 @@ class EBMConfig:
     init: Literal["noise", "buffer"] = param("buffer", "where Langevin chains start")
     buffer_size: int = param(10000, "replay buffer capacity", ge=1)
     p_new: float = param(0.05, "probability a buffer draw is fresh noise", ge=0, le=1)
+    p_new_decay: int = param(0, "if > 0, p_new falls linearly to 0 over this many training "
+                             "draws (one per step); then only persistent chains", ge=0)
     init_range: tuple[float, float] = param((-4.0, 4.0), "uniform-noise range for vector "
                                             "data (images use their data range)")
     buffer_uint8: bool = param(False, "store the buffer as uint8 (images; 1/4 of the memory)")
@@ -100,7 +102,8 @@ class EBM(BufferedLangevin, Method):
         self.box = self.data_range if info.value_range is not None else cfg.init_range
         self.buffer = ReplayBuffer(cfg.buffer_size, info.shape, uniform_init(*self.box),
                                    cfg.p_new, num_classes=self.num_classes,
-                                   uint8_range=self.box if cfg.buffer_uint8 else None)
+                                   uint8_range=self.box if cfg.buffer_uint8 else None,
+                                   p_new_decay=cfg.p_new_decay)
         self._check_sampler()
 
     @property

@@ -82,6 +82,8 @@ class JEMConfig(ClassifierConfig):
                                    gt=0)
     buffer_size: int = param(10000, "replay buffer capacity", ge=1)
     p_new: float = param(0.05, "probability a buffer draw is a fresh start", ge=0, le=1)
+    p_new_decay: int = param(0, "if > 0, p_new falls linearly to 0 over this many training "
+                             "draws (one per step and term); then only persistent chains", ge=0)
     buffer_uint8: bool = param(False, "store the buffer as uint8 (1/4 of the memory)")
     sampler: SGLDConfig = field(default_factory=_jem_sampler)
 
@@ -107,7 +109,8 @@ class JEM(BufferedLangevin, Classifier):
         init = self._gaussian_init if cfg.start == "class-gaussian" else uniform_init(*self.box)
         self.buffer = ReplayBuffer(cfg.buffer_size, info.shape, init, cfg.p_new,
                                    num_classes=self.num_classes,
-                                   uint8_range=self.box if cfg.buffer_uint8 else None)
+                                   uint8_range=self.box if cfg.buffer_uint8 else None,
+                                   p_new_decay=cfg.p_new_decay)
         self._check_sampler()
 
     @property

@@ -119,7 +119,9 @@ class BufferedLangevin:
         predicted class (:meth:`predict`)."""
         if self.cfg.init == "noise":
             return self.langevin(self._fresh(n, y), y=y)
-        x0, labels, index = self.buffer.to(self.device).sample(n, y)
+        buffer = self.buffer.to(self.device)
+        # training draws count towards the buffer's p_new_decay; validation draws do not
+        x0, labels, index = buffer.sample(n, y, None if self.training else buffer.current_p_new)
         x = self.langevin(x0, y=y)
         if self.training:
             if y is None and self.num_classes is not None:

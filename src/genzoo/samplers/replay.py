@@ -57,14 +57,22 @@ class ReplayBuffer:
         device: where the buffer lives.
         uint8_range: store as uint8 by quantizing this (low, high) range to 0..255 (the round
             trip error is at most half a level, (high - low) / 510).
+        p_new_decay: if > 0, the fresh-item probability of training draws (:meth:`sample`
+            without an explicit ``p_new``) falls linearly from ``p_new`` to 0 over this many
+            draws; the chains are then only persistent. This keeps fresh starts that can no
+            longer reach the data (e.g. uniform noise once a classifier is sharp, see the JEM
+            presets) from filling the buffer. The draw count travels with the buffer's state.
     """
 
     def __init__(self, capacity: int, shape: tuple[int, ...], init: Init, p_new: float = 0.05,
                  num_classes: int | None = None, device: torch.device | str = "cpu",
-                 uint8_range: tuple[float, float] | None = None) -> None:
-        if capacity < 1 or not 0 <= p_new <= 1:
-            raise ValueError(f"need capacity >= 1 and p_new in [0, 1], got {capacity}, {p_new}")
+                 uint8_range: tuple[float, float] | None = None, p_new_decay: int = 0) -> None:
+        if capacity < 1 or not 0 <= p_new <= 1 or p_new_decay < 0:
+            raise ValueError(f"need capacity >= 1, p_new in [0, 1] and p_new_decay >= 0, got "
+                             f"{capacity}, {p_new}, {p_new_decay}")
         self.capacity, self.shape, self.init, self.p_new = capacity, tuple(shape), init, p_new
+        self.p_new_decay = p_new_decay
+        self.draws = 0  # training draws so far (sample() without an explicit p_new)
         self.num_classes, self.uint8_range = num_classes, uint8_range
         self.device = torch.device(device)
         dtype = torch.uint8 if uint8_range else torch.float32
@@ -91,6 +99,14 @@ class ReplayBuffer:
         low, high = self.uint8_range
         return x.float() / 255 * (high - low) + low
 
+    @property
+    def current_p_new(self) -> float:
+        """The fresh-item probability of the next training draw: ``p_new``, or under
+        ``p_new_decay`` = D, ``p_new * max(0, 1 - draws / D)``."""
+        if self.p_new_decay <= 0:
+            return self.p_new
+        return self.p_new * max(0.0, 1.0 - self.draws / self.p_new_decay)
+
     def _fresh_labels(self, n: int) -> Tensor:
         if self.num_classes is None:
             return torch.zeros(n, dtype=torch.long, device=self.device)
@@ -106,14 +122,18 @@ class ReplayBuffer:
             y: optional labels (n,): stored items are then drawn among those of the same class
                 (classes with no stored item get fresh draws).
             p_new: probability of a fresh item instead of the buffer's (e.g. 0 to draw the
-                model's samples after training: only stored items unless none fits).
+                model's samples after training: only stored items unless none fits). None: a
+                training draw, at :attr:`current_p_new`, counted in ``draws``.
             min_age: draw only stored items whose chain has been run at least this many
                 times (see :meth:`push`); none old enough gives fresh draws.
 
         Returns:
             x (n, *shape) float on the buffer's device, labels (n,), slot index (n,).
         """
-        fresh = torch.rand(n, device=self.device) < (self.p_new if p_new is None else p_new)
+        if p_new is None:
+            p_new = self.current_p_new
+            self.draws += 1
+        fresh = torch.rand(n, device=self.device) < p_new
         if self.size == 0:
             fresh[:] = True
         index = torch.full((n,), -1, dtype=torch.long, device=self.device)
@@ -198,7 +218,7 @@ class ReplayBuffer:
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
         return {"x": self.x[:self.capacity].cpu(), "y": self.y.cpu(), "age": self.age.cpu(),
-                "size": self.size, "head": self.head}
+                "size": self.size, "head": self.head, "draws": self.draws}
 
     def load_state_dict(self, state: dict) -> None:
         if tuple(state["x"].shape) != tuple(self.x.shape) or state["x"].dtype != self.x.dtype:
@@ -211,3 +231,4 @@ class ReplayBuffer:
         else:
             self.age.fill_(1)
         self.size, self.head = int(state["size"]), int(state["head"])
+        self.draws = int(state.get("draws", 0))
