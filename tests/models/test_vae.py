@@ -238,7 +238,8 @@ def test_presets_build_the_issue_models(preset):
         DatasetInfo("mnist", (1, 28, 28), 10, (0, 255), "image")
     torch.manual_seed(0)
     vae = VAE(m, info)
-    assert sum(p.numel() for p in vae.parameters()) < 2_000_000  # sized for a 2-core CPU
+    # sized for a 2-core CPU (vae-bmnist, 3.4M: 20 epochs in 10.4 min, benchmarks/vae_flows.py)
+    assert sum(p.numel() for p in vae.parameters()) < 4_000_000
     batch = vae.prepare(torch.randint(0, 2 if preset == "vae-bmnist" else 256, (2, 1, 28, 28),
                                       dtype=torch.uint8), torch.tensor([3, 7]))
     assert math.isfinite(vae.loss(batch).loss.item())
