@@ -57,7 +57,7 @@ from genzoo.models.langevin_sampling import BufferedLangevin, SGLDConfig
 from genzoo.nets.base import NetConfig
 from genzoo.nets.mlp import MLPConfig
 from genzoo.registry import methods
-from genzoo.samplers.replay import ReplayBuffer, uniform_init
+from genzoo.samplers.replay import uniform_init
 
 
 @dataclass
@@ -100,10 +100,7 @@ class EBM(BufferedLangevin, Method):
         self.num_classes = info.num_classes if cfg.conditional else None
         self.net = cfg.net.build(info.shape, self.num_classes or 1)
         self.box = self.data_range if info.value_range is not None else cfg.init_range
-        self.buffer = ReplayBuffer(cfg.buffer_size, info.shape, uniform_init(*self.box),
-                                   cfg.p_new, num_classes=self.num_classes,
-                                   uint8_range=self.box if cfg.buffer_uint8 else None,
-                                   p_new_decay=cfg.p_new_decay)
+        self.buffer = self._build_buffer(uniform_init(*self.box))
         self._check_sampler()
 
     @property

@@ -51,7 +51,7 @@ from genzoo.models.classifier import Classifier, ClassifierConfig
 from genzoo.models.langevin_sampling import BufferedLangevin, SGLDConfig
 from genzoo.registry import methods
 from genzoo.samplers.class_gaussian import ClassGaussian
-from genzoo.samplers.replay import ReplayBuffer, uniform_init
+from genzoo.samplers.replay import uniform_init
 
 
 def logit_energy(logits: Tensor, y: Tensor | None = None) -> Tensor:
@@ -107,10 +107,7 @@ class JEM(BufferedLangevin, Classifier):
         self.box = self.data_range
         self.gaussian: ClassGaussian | None = None
         init = self._gaussian_init if cfg.start == "class-gaussian" else uniform_init(*self.box)
-        self.buffer = ReplayBuffer(cfg.buffer_size, info.shape, init, cfg.p_new,
-                                   num_classes=self.num_classes,
-                                   uint8_range=self.box if cfg.buffer_uint8 else None,
-                                   p_new_decay=cfg.p_new_decay)
+        self.buffer = self._build_buffer(init)
         self._check_sampler()
 
     @property

@@ -24,6 +24,7 @@ from genzoo.data.base import Dataset
 from genzoo.errors import ConfigError, UserError
 from genzoo.models.base import class_labels
 from genzoo.samplers.langevin import Schedule, energy_score, proximal_sgld, sgld, step_sizes
+from genzoo.samplers.replay import Init, ReplayBuffer
 
 
 @dataclass
@@ -64,6 +65,16 @@ class BufferedLangevin:
     output ``out = self.net(x)``, so that proximal SGLD (``sampler.inner_steps`` > 0) can split
     the energy at the backbone's first layer (``net.stem`` / ``net.from_stem``).
     """
+
+    def _build_buffer(self, init: Init) -> ReplayBuffer:
+        """The replay buffer from the host's config keys (``buffer_size``, ``p_new``,
+        ``p_new_decay``, ``buffer_uint8``), fresh items from ``init``, labels over
+        ``self.num_classes`` (None: unlabelled), uint8 storage over ``self.box``."""
+        cfg = self.cfg
+        return ReplayBuffer(cfg.buffer_size, self.info.shape, init, cfg.p_new,
+                            num_classes=self.num_classes,
+                            uint8_range=self.box if cfg.buffer_uint8 else None,
+                            p_new_decay=cfg.p_new_decay)
 
     def _check_sampler(self) -> None:
         """ConfigError when proximal SGLD is asked of a backbone without a stem split."""
