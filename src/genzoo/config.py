@@ -64,7 +64,8 @@ class DataConfig:
 
 @dataclass
 class GuardConfig:
-    """Divergence guard: roll back to the last good checkpoint on a non-finite/exploding loss."""
+    """Divergence guard: roll back to the last good checkpoint on a non-finite/exploding loss
+    (or when the method says its own state diverged, e.g. the EBMs' ``model.max_gap``)."""
 
     enabled: bool = param(True, "watch the loss for divergence")
     max_restarts: int = param(3, "give up after this many roll-backs", ge=0)

@@ -3,7 +3,8 @@
 Every family trains here: optimizer steps (through ``method.train_step``), learning-rate warm-up
 and schedule, gradient clipping, weight EMA, AMP on CUDA, data parallelism under torchrun, a
 progress bar, ``metrics.jsonl``, validation, sample grids, atomic checkpoints that resume
-exactly, and a divergence guard that rolls back to the last good checkpoint.
+exactly, and a divergence guard that rolls back to the last good checkpoint (on a non-finite or
+exploding loss, or when ``method.divergence(metrics)`` says why the method's state diverged).
 """
 
 from __future__ import annotations
@@ -282,7 +283,8 @@ class _Trainer:
             self.method.train()
             with autocast:
                 metrics = self.method.train_step(batch, self.opt)
-            reason = _diverged(metrics, self.tc.guard.max_abs_loss)
+            reason = _diverged(metrics, self.tc.guard.max_abs_loss) or \
+                self.method.divergence(metrics)
             if self.tc.guard.enabled and distributed.any_rank(reason is not None, self.device):
                 self.rollback(reason or "divergence on another rank")
                 bar.n = self.state.step

@@ -128,6 +128,12 @@ class Method(nn.Module):
         """
         return {}
 
+    def divergence(self, metrics: dict[str, float]) -> str | None:
+        """Called by the training loop after each step with its metrics: why the method's own
+        state counts as diverged (the guard then rolls back, see ``train.guard``), or None.
+        The loop itself already watches for non-finite and exploding losses."""
+        return None
+
     def state_for_checkpoint(self) -> dict:
         """Extra state to checkpoint beside the weights (e.g. replay buffers)."""
         return {}

@@ -53,7 +53,7 @@ from genzoo.config import param
 from genzoo.data.base import DatasetInfo
 from genzoo.errors import ConfigError
 from genzoo.models.base import Batch, LossOutput, Method
-from genzoo.models.langevin_sampling import BufferedLangevin, SGLDConfig
+from genzoo.models.langevin_sampling import BufferedLangevin, ReplayConfig, SGLDConfig
 from genzoo.nets.base import NetConfig
 from genzoo.nets.mlp import MLPConfig
 from genzoo.registry import methods
@@ -61,20 +61,15 @@ from genzoo.samplers.replay import uniform_init
 
 
 @dataclass
-class EBMConfig:
-    """``model:`` section of an EBM preset."""
+class EBMConfig(ReplayConfig):
+    """``model:`` section of an EBM preset (the replay buffer's keys, plus these)."""
 
     net: NetConfig = param(default_factory=lambda: MLPConfig(width=128, depth=3, act="silu"),
                            help="energy backbone with a scalar output")
     alpha: float = param(0.1, "weight of the L2 energy penalty", ge=0)
     init: Literal["noise", "buffer"] = param("buffer", "where Langevin chains start")
-    buffer_size: int = param(10000, "replay buffer capacity", ge=1)
-    p_new: float = param(0.05, "probability a buffer draw is fresh noise", ge=0, le=1)
-    p_new_decay: int = param(0, "if > 0, p_new falls linearly to 0 over this many training "
-                             "draws (one per step); then only persistent chains", ge=0)
     init_range: tuple[float, float] = param((-4.0, 4.0), "uniform-noise range for vector "
                                             "data (images use their data range)")
-    buffer_uint8: bool = param(False, "store the buffer as uint8 (images; 1/4 of the memory)")
     conditional: bool = param(False, "E(x, y) = net(x)[y], one output per class; negatives "
                               "keep the batch's labels")
     ce_weight: float = param(0.0, "conditional EBMs: weight of the cross-entropy of "

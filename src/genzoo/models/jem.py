@@ -48,7 +48,7 @@ from genzoo.data.base import Dataset, DatasetInfo
 from genzoo.errors import ConfigError
 from genzoo.models.base import Batch, LossOutput
 from genzoo.models.classifier import Classifier, ClassifierConfig
-from genzoo.models.langevin_sampling import BufferedLangevin, SGLDConfig
+from genzoo.models.langevin_sampling import BufferedLangevin, ReplayConfig, SGLDConfig
 from genzoo.registry import methods
 from genzoo.samplers.class_gaussian import ClassGaussian
 from genzoo.samplers.replay import uniform_init
@@ -66,8 +66,9 @@ def _jem_sampler() -> SGLDConfig:
 
 
 @dataclass
-class JEMConfig(ClassifierConfig):
-    """``model:`` section of a JEM / JEM++ preset (the classifier's keys, plus these)."""
+class JEMConfig(ClassifierConfig, ReplayConfig):
+    """``model:`` section of a JEM / JEM++ preset (the classifier's and the replay buffer's
+    keys, plus these)."""
 
     px_weight: float = param(1.0, "weight of log p(x): E(x) - E(x') with chains on E(x)", ge=0)
     pxy_weight: float = param(0.0, "weight of log p(x|y): E(x, y) - E(x', y) with chains "
@@ -80,11 +81,6 @@ class JEMConfig(ClassifierConfig):
         "training data (JEM++)")
     gaussian_jitter: float = param(1e-4, "added to the diagonal of each class covariance",
                                    gt=0)
-    buffer_size: int = param(10000, "replay buffer capacity", ge=1)
-    p_new: float = param(0.05, "probability a buffer draw is a fresh start", ge=0, le=1)
-    p_new_decay: int = param(0, "if > 0, p_new falls linearly to 0 over this many training "
-                             "draws (one per step and term); then only persistent chains", ge=0)
-    buffer_uint8: bool = param(False, "store the buffer as uint8 (1/4 of the memory)")
     sampler: SGLDConfig = field(default_factory=_jem_sampler)
 
 

@@ -58,6 +58,32 @@ class SGLDConfig:
         return step_sizes(self.noise_schedule, self.noise_scale, self.noise_end, steps)
 
 
+GAP_MOMENTUM = 0.98  # the energy-gap guard's running mean spans about 50 steps
+
+
+@dataclass
+class ReplayConfig:
+    """The replay-buffer keys of the buffered Langevin families (EBM and JEM ``model:``
+    sections inherit them), and the energy-gap guard.
+
+    ``max_gap`` turns a collapse of the chains into a divergence for the training loop's guard
+    (``train.guard``): when the data stop reaching the buffer's samples, or the samples stop
+    tracking the data, the contrastive gap ``E(x) - E(x')`` runs to the energy penalty's bound
+    (``-1/alpha`` for an L2 weight ``alpha``) within a few hundred steps, while the classifier
+    loss stays finite. The guard then rolls back to the last checkpoint (weights and buffer)
+    and multiplies the learning rate by ``train.guard.lr_factor``.
+    """
+
+    buffer_size: int = param(10000, "replay buffer capacity", ge=1)
+    p_new: float = param(0.05, "probability a buffer draw is a fresh start", ge=0, le=1)
+    p_new_decay: int = param(0, "if > 0, p_new falls linearly to 0 over this many training "
+                             "draws (one per step and term); then only persistent chains", ge=0)
+    buffer_uint8: bool = param(False, "store the buffer as uint8 (images; 1/4 of the memory)")
+    max_gap: float | None = param(None, "energy-gap guard: a running mean (about 50 steps) of "
+                                  "E(x) - E(x') beyond +-max_gap counts as divergence for "
+                                  "train.guard (None: off)", gt=0)
+
+
 class BufferedLangevin:
     """Training negatives and samples by SGLD chains from noise or a replay buffer.
 
@@ -174,9 +200,24 @@ class BufferedLangevin:
 
         return ebm_figures(self, out_dir, train, test)
 
+    def divergence(self, metrics: dict[str, float]) -> str | None:
+        """The energy-gap guard (``model.max_gap``): updates the running mean of the step's
+        ``cd`` = E(x) - E(x') and says why it counts as divergence, or None."""
+        limit = self.cfg.max_gap
+        if limit is None or "cd" not in metrics:
+            return None
+        previous = getattr(self, "_gap_mean", None)
+        gap = metrics["cd"] if previous is None else \
+            GAP_MOMENTUM * previous + (1 - GAP_MOMENTUM) * metrics["cd"]
+        self._gap_mean = gap
+        if abs(gap) > limit:
+            return f"energy gap E(x) - E(x') at {gap:.3g} (running mean; model.max_gap {limit:g})"
+        return None
+
     def state_for_checkpoint(self) -> dict:
         return {"buffer": self.buffer.state_dict()}
 
     def load_extra_state(self, state: dict) -> None:
+        self._gap_mean = None  # a rolled-back or resumed run starts the guard's mean afresh
         if "buffer" in state:
             self.buffer.load_state_dict(state["buffer"])
