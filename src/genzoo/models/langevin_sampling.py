@@ -69,8 +69,8 @@ class ReplayConfig:
     ``max_gap`` turns a collapse of the chains into a divergence for the training loop's guard
     (``train.guard``): when the data stop reaching the buffer's samples, or the samples stop
     tracking the data, the contrastive gap ``E(x) - E(x')`` runs to the energy penalty's bound
-    (``-1/alpha`` for an L2 weight ``alpha``) within a few hundred steps, while the classifier
-    loss stays finite. The guard then rolls back to the last checkpoint (weights and buffer)
+    (``-1/alpha`` for an L2 weight ``alpha``) within a few hundred steps, while the loss stays
+    finite. The guard then rolls back to the last checkpoint (weights and buffer)
     and multiplies the learning rate by ``train.guard.lr_factor``.
     """
 
