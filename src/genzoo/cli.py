@@ -23,9 +23,11 @@ EPILOG = """examples:
   genzoo report runs/clf-digits
   genzoo inpaint runs/ebm-mlp-mnist --corruption even-rows --steps 100
   genzoo analyze runs/jem-mnist energies generate top --steps 100
+  genzoo analyze runs/wgan-hoda perturb interpolate --eps 3
   genzoo compare toy2d --models ebm,dsm --datasets spiral,pinwheel
   genzoo compare ebm-init --preset ebm-mnist train.steps=1500
-  genzoo compare jem --preset jem-fashion"""
+  genzoo compare jem --preset jem-fashion
+  genzoo compare gan --preset gan-hoda,wgan-hoda train.epochs=2"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -105,12 +107,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", default="last", help="last, best or a path")
     s.add_argument("--seed", type=int, default=0)
 
-    s = sub.add_parser("analyze", help="classifier-as-EBM analyses of a classifier or JEM run: "
-                       "energies, generate, reverse, top, guided, calibration, ood (or all)")
+    s = sub.add_parser("analyze", help="analyses of a run: for a classifier or JEM, energies, "
+                       "generate, reverse, top, guided, calibration, ood; for a GAN, perturb, "
+                       "interpolate (or all)")
     s.add_argument("run", type=Path)
     s.add_argument("what", nargs="+", help="analyses to run (genzoo analyze --help)")
-    s.add_argument("--n", type=int, default=100, help="images per analysis")
+    s.add_argument("--n", type=int, default=100, help="images per analysis (GAN: base latents)")
     s.add_argument("--steps", type=int, default=100, help="SGLD steps of the chains")
+    s.add_argument("--eps", type=float, default=3.0, help="GAN perturb: the largest shift of "
+                   "one latent coordinate")
+    s.add_argument("--no-judge", action="store_true", help="GAN: no judge numbers (a missing "
+                   "judge is otherwise trained)")
     s.add_argument("--split", default="test")
     s.add_argument("--ood", help="ood: the out-of-distribution dataset (default: MNIST <-> "
                    "Fashion-MNIST)")
@@ -119,11 +126,14 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("compare", help="toy2d: every family on 2-D toy data; ebm-init: EBM "
                        "chains from noise vs a replay buffer, with and without a noise "
-                       "schedule; jem: classifier vs JEM vs JEM++ on the same budget")
-    s.add_argument("lab", choices=["toy2d", "ebm-init", "jem"], help="the comparison to run")
+                       "schedule; jem: classifier vs JEM vs JEM++ on the same budget; gan: "
+                       "GAN objectives by the judge and stability")
+    s.add_argument("lab", choices=["toy2d", "ebm-init", "jem", "gan"],
+                   help="the comparison to run")
     s.add_argument("overrides", nargs="*", help="key=value applied to every trained preset")
     s.add_argument("--preset", help="ebm-init: the EBM preset to vary (default ebm-mnist); "
-                   "jem: the JEM preset (default jem-mnist)")
+                   "jem: the JEM preset (default jem-mnist); gan: comma-separated GAN presets "
+                   "(default gan-hoda,wgan-hoda)")
     s.add_argument("--models", help="comma-separated families (default: all)")
     s.add_argument("--datasets", default="spiral,pinwheel,checkerboard,gmm-ring",
                    help="comma-separated 2-D toys")
@@ -200,10 +210,20 @@ def run(argv: list[str]) -> int:
                               checkpoint=args.checkpoint, seed=args.seed)
         print(json.dumps(numbers, indent=2))
     elif args.verb == "analyze":
-        from genzoo.jem_analysis import analyze_run
+        from genzoo.runs import read_run_config
 
-        numbers = analyze_run(args.run, args.what, n=args.n, steps=args.steps, split=args.split,
-                              ood=args.ood, checkpoint=args.checkpoint, seed=args.seed)
+        if read_run_config(args.run).method == "gan":
+            from genzoo.gan_analysis import analyze_gan_run
+
+            numbers = analyze_gan_run(args.run, args.what, n=args.n, eps=args.eps,
+                                      checkpoint=args.checkpoint, seed=args.seed,
+                                      judge=not args.no_judge)
+        else:
+            from genzoo.jem_analysis import analyze_run
+
+            numbers = analyze_run(args.run, args.what, n=args.n, steps=args.steps,
+                                  split=args.split, ood=args.ood, checkpoint=args.checkpoint,
+                                  seed=args.seed)
         print(json.dumps(numbers, indent=2))
     elif args.verb == "compare":
         out = args.out or Path(f"runs/compare-{args.lab}")
@@ -215,6 +235,13 @@ def run(argv: list[str]) -> int:
             print(compare_ebm_init(out, preset=args.preset or "ebm-mnist",
                                    overrides=args.overrides, num_samples=args.samples or 1000,
                                    quiet=args.quiet))
+            return 0
+        if args.lab == "gan":
+            from genzoo.gan_study import DEFAULT_PRESETS, compare_gans
+
+            presets = args.preset.split(",") if args.preset else DEFAULT_PRESETS
+            print(compare_gans(out, presets=presets, overrides=args.overrides,
+                               num_samples=args.samples or 1000, quiet=args.quiet))
             return 0
         if args.lab == "jem":
             from genzoo.jem_study import compare_jem

@@ -83,7 +83,7 @@ class TrainConfig:
     epochs: int | None = param(None, "number of passes over the training set", ge=1)
     steps: int | None = param(None, "number of optimizer steps (overrides epochs)", ge=1)
     batch_size: int = param(64, "examples per step (per process under torchrun)", ge=1)
-    optimizer: Literal["adam", "adamw", "sgd"] = param("adam", "optimizer")
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = param("adam", "optimizer")
     lr: float = param(1e-3, "learning rate", gt=0)
     betas: tuple[float, float] = param((0.9, 0.999), "Adam betas")
     momentum: float = param(0.9, "SGD momentum", ge=0, lt=1)

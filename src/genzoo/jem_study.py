@@ -33,7 +33,7 @@ import torch
 from genzoo.atomic import atomic_write_text
 from genzoo.config import build_run_config, resolve_config
 from genzoo.errors import UserError
-from genzoo.studies import check_variants, last_train_record, train_variants
+from genzoo.studies import check_variants, last_train_record, seconds_per_epoch, train_variants
 
 #: JEM++'s sampler on top of a JEM preset (the jempp-* presets are exactly this).
 JEMPP = ["model.start=class-gaussian", "model.sampler.steps=5", "model.sampler.noise_scale=0.0",
@@ -57,11 +57,6 @@ def variant_config(preset: str, overrides: Sequence[str], variant: str):
         cfg = build_run_config(raw)
     cfg.name = variant.replace("+", "p")
     return cfg
-
-
-def _seconds_per_epoch(run: Path) -> float | None:
-    last = last_train_record(run)
-    return last["time"] / last["epoch"] if last.get("epoch") else None
 
 
 def _classifier_samples(run: Path, n: int, steps: int) -> dict[str, float]:
@@ -112,7 +107,7 @@ def compare_jem(out_dir: Path | str, *, preset: str = "jem-mnist", overrides: Se
                                                                           "fashion-mnist")]
         numbers.update(analyze_run(run, analyses))
         results[variant] = {"run": str(run.relative_to(out)),
-                            "seconds_per_epoch": _seconds_per_epoch(run),
+                            "seconds_per_epoch": seconds_per_epoch(run),
                             "restarts": int(last_train_record(run).get("restarts", 0)),
                             **numbers}
         if not quiet:

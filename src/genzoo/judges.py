@@ -32,6 +32,7 @@ JUDGE_PRESETS = {
     "mnist": "clf-mnist",
     "fashion-mnist": "clf-fashion",
     "hoda": "clf-hoda",
+    "hoda-split": "clf-hoda-split",
     "cifar10": "clf-cifar10-wrn16-4",
 }
 

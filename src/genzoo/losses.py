@@ -15,7 +15,8 @@ from torch import Tensor
 
 
 # ----------------------------------------------------------------------------- VAE and GAN
-# (log-likelihoods, log_mean_exp, Gaussian KL analytic and Monte Carlo, gradient penalty.)
+# (log-likelihoods, log_mean_exp, Gaussian KL analytic and Monte Carlo, Wasserstein critic
+# estimate and its gradient and Lipschitz penalties.)
 def _sum_except_batch(t: Tensor) -> Tensor:
     return t.flatten(1).sum(1) if t.dim() > 1 else t
 
@@ -171,12 +172,35 @@ def kl_gaussian_gaussian_mc(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor, logvar
     return log_ratio.view(num_samples, -1).mean(0)
 
 
+def interpolate_grad_norm(critic: Callable[[Tensor], Tensor], x_real: Tensor, x_fake: Tensor,
+                          create_graph: bool = True) -> Tensor:
+    """``||grad_x D(x_hat)||_2`` (B,) at random interpolates of data and generated points.
+
+    ``x_hat = u x_real + (1 - u) x_fake`` with one ``u ~ U[0, 1]`` per example, the sampling
+    of WGAN-GP (Gulrajani et al. 2017, Algorithm 1, lines 6-7) and of WGAN-LP's interpolation
+    variant (Petzka et al. 2018). With ``create_graph`` the norms back-propagate into the
+    critic's parameters (for a penalty); without, they are a cheap diagnostic.
+
+    Args:
+        critic: D, mapping (B, ...) to (B,) (or (B, 1)) scores.
+        x_real: data (B, ...).
+        x_fake: generated points (B, ...), treated as constants.
+        create_graph: keep the graph of the gradient.
+
+    Returns:
+        (B,) gradient norms.
+    """
+    u = torch.rand((len(x_real),) + (1,) * (x_real.dim() - 1), dtype=x_real.dtype,
+                   device=x_real.device)
+    x_hat = (u * x_real.detach() + (1 - u) * x_fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=create_graph)
+    return grad.flatten(1).norm(dim=1)
+
+
 def gradient_penalty(critic: Callable[[Tensor], Tensor], x_real: Tensor, x_fake: Tensor,
                      target: float = 1.0) -> Tensor:
-    """WGAN-GP penalty ``E[(||grad_x D(x_hat)||_2 - target)^2]`` on random interpolates.
-
-    ``x_hat = u x_real + (1 - u) x_fake`` with one ``u ~ U[0, 1]`` per example. The graph is kept
-    (``create_graph``), so the penalty back-propagates into the critic's parameters.
+    """WGAN-GP penalty ``E[(||grad_x D(x_hat)||_2 - target)^2]`` on random interpolates
+    (:func:`interpolate_grad_norm`), two-sided: gradients shorter than ``target`` cost too.
 
     Args:
         critic: D, mapping (B, ...) to (B,) (or (B, 1)) scores.
@@ -191,11 +215,45 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], x_real: Tensor, x_fake:
         Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017, eq. (3) and
         Algorithm 1 (lines 6-7).
     """
-    u = torch.rand((len(x_real),) + (1,) * (x_real.dim() - 1), dtype=x_real.dtype,
-                   device=x_real.device)
-    x_hat = (u * x_real.detach() + (1 - u) * x_fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-    return (grad.flatten(1).norm(dim=1) - target).square().mean()
+    return (interpolate_grad_norm(critic, x_real, x_fake) - target).square().mean()
+
+
+def lp_reg(critic: Callable[[Tensor], Tensor], x_real: Tensor, x_fake: Tensor) -> Tensor:
+    """WGAN-LP penalty ``E[max(0, ||grad_x D(x_hat)||_2 - 1)^2]`` on random interpolates
+    (:func:`interpolate_grad_norm`): one-sided, only gradients longer than 1 cost, so any
+    1-Lipschitz critic pays nothing.
+
+    Args:
+        critic: D, mapping (B, ...) to (B,) (or (B, 1)) scores.
+        x_real: data (B, ...).
+        x_fake: generated points (B, ...), treated as constants.
+
+    Returns:
+        scalar: the penalty averaged over the batch (multiply by lambda).
+
+    References:
+        Petzka, Fischer & Lukovnikov, "On the regularization of Wasserstein GANs", ICLR 2018
+        (the one-sided "LP" penalty, beside the two-sided GP it relaxes).
+    """
+    return F.relu(interpolate_grad_norm(critic, x_real, x_fake) - 1).square().mean()
+
+
+def vf_wasserstein_distance(critic_real: Tensor, critic_fake: Tensor) -> Tensor:
+    """The critic's estimate of the Wasserstein-1 distance, ``mean D(x) - mean D(G(z))``: the
+    Kantorovich-Rubinstein dual's value function at the current critic (a lower bound on W1
+    when D is 1-Lipschitz).
+
+    Args:
+        critic_real: scores D(x) (B,) on data.
+        critic_fake: scores D(G(z)) (B',) on generated points.
+
+    Returns:
+        scalar estimate.
+
+    References:
+        Arjovsky, Chintala & Bottou, "Wasserstein GAN", ICML 2017, eq. (2)-(3).
+    """
+    return critic_real.mean() - critic_fake.mean()
 
 
 # ----------------------------------------------------------------------------- end (VAE and GAN)

@@ -35,3 +35,9 @@ def last_train_record(run: Path) -> dict:
 
     train = [r for r in read_metrics(run) if r.get("split") == "train"]
     return train[-1] if train else {}
+
+
+def seconds_per_epoch(run: Path) -> float | None:
+    """Training seconds per epoch of a run (None when its log has no epoch count)."""
+    last = last_train_record(run)
+    return last["time"] / last["epoch"] if last.get("epoch") else None

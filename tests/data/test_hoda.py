@@ -7,6 +7,7 @@ import struct
 import numpy as np
 import pytest
 import scipy.io
+import torch
 
 from genzoo.data import load_dataset
 from genzoo.data.cdb import parse_cdb
@@ -97,6 +98,52 @@ def test_mat_training_file(tmp_path):
     assert np.array_equal(ds.x[:, 0].numpy(), fit_to_canvas(images, 24))
 
 
+def _write_mat(root, images, labels) -> None:
+    cells = np.empty((len(images), 1), dtype=object)
+    for i, img in enumerate(images):
+        cells[i, 0] = img
+    (root / "hoda").mkdir(exist_ok=True)
+    scipy.io.savemat(root / "hoda" / "Data_hoda_full.mat",
+                     {"Data": cells, "labels": np.asarray(labels, np.uint8).reshape(-1, 1)})
+
+
+def test_hoda_split_is_disjoint_seeded_85_10_5_and_binary(tmp_path):
+    images = _random_images(198, seed=3)  # + 2 fixed ones: 200 digits
+    labels = [i % 10 for i in range(200)]
+    for i, img in enumerate(images):  # tag each image by its index in the file
+        img[0, 0], img[-1, -1] = 255, 255
+        images[i] = np.pad(img, ((0, 0), (0, i % 7)))
+    _write_mat(tmp_path, images, labels)
+    full = load_dataset("hoda", "train", root=tmp_path, verify=False)
+
+    def split(name, **options):
+        return load_dataset("hoda-split", name, root=tmp_path, verify=False, **options)
+
+    parts = {name: split(name) for name in ("train", "val", "test")}
+    assert [len(parts[n]) for n in ("train", "val", "test")] == [170, 20, 10]
+    binary = torch.where(full.x >= 128, 255, 0).to(torch.uint8)
+    found = []
+    for ds in parts.values():
+        assert set(ds.x.unique().tolist()) <= {0, 255}
+        for x, y in zip(ds.x, ds.y, strict=True):  # every item is one of the file's
+            matches = (binary == x).flatten(1).all(1).nonzero().flatten().tolist()
+            assert matches and all(full.y[m] == y for m in matches)
+            found.append(matches[0])
+    # disjoint and together the whole file (up to identical images)
+    assert len(set(found)) == len({tuple(binary[i].flatten().tolist()) for i in range(200)})
+    again = split("val")
+    assert torch.equal(again.x, parts["val"].x) and torch.equal(again.y, parts["val"].y)
+    other = split("val", seed=1)
+    assert not torch.equal(other.y, parts["val"].y) or not torch.equal(other.x, parts["val"].x)
+    grey = split("train", binary=False)
+    assert len(set(grey.x.unique().tolist()) - {0, 255}) > 0
+    assert parts["train"].info.name == "hoda-split" and "seed=0" in parts["train"].info.source
+    with pytest.raises(ConfigError, match="option 'binary'"):
+        split("train", binary="yes")
+    with pytest.raises(ConfigError, match="no split 'remaining'"):
+        split("remaining")
+
+
 def test_box_option(tmp_path):
     img = np.full((10, 5), 255, np.uint8)
     _write_cdb(tmp_path, encode_cdb([img], [3]))
@@ -137,3 +184,17 @@ def test_runs_that_do_not_fill_rows(tmp_path):
     _write_cdb(tmp_path, bytes(data))
     with pytest.raises(DataError, match="record 0 at byte 1024: run lengths do not split"):
         load_dataset("hoda", "test", root=tmp_path, verify=False)
+
+
+def test_the_fitted_file_is_reused_only_while_unchanged(tmp_path):
+    from genzoo.data import hoda
+
+    _write_mat(tmp_path, _random_images(8, seed=4), list(range(10)))
+    first = load_dataset("hoda-split", "train", root=tmp_path, verify=False)
+    first.x.zero_()  # callers own their tensors: the cache is not touched
+    first.y.zero_()
+    again = load_dataset("hoda-split", "train", root=tmp_path, verify=False)
+    assert again.x.any() and again.y.any()
+    assert len(hoda._LAST_FITTED) == 1
+    _write_mat(tmp_path, _random_images(18, seed=5), [i % 10 for i in range(20)])
+    assert len(load_dataset("hoda", "train", root=tmp_path, verify=False)) == 20

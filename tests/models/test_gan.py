@@ -1,4 +1,5 @@
-"""GAN family: the alternating updates, the non-saturating losses, a tiny run."""
+"""GAN family: the alternating updates, the non-saturating and Wasserstein losses, their
+penalties and weight clipping, the conditional networks, a tiny run."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import torch.nn.functional as F
 
 from genzoo.config import TrainConfig, build_run_config
 from genzoo.data.base import DatasetInfo
-from genzoo.losses import gradient_penalty
+from genzoo.errors import ConfigError, UserError
+from genzoo.losses import gradient_penalty, lp_reg, vf_wasserstein_distance
 from genzoo.models.gan import (
     GAN,
     GANConfig,
@@ -18,6 +20,7 @@ from genzoo.models.gan import (
     discriminator_loss_ns,
     generator_loss_ns,
 )
+from genzoo.nets.conv import ConvEncoderConfig, DeconvConfig
 from genzoo.nets.mlp import MLPConfig
 from genzoo.optim import Optimizers
 from genzoo.runs import train
@@ -185,3 +188,178 @@ def test_wgan_gp_losses_and_step():
     assert {"loss", "d_loss", "gp"} <= set(metrics)
     for name, p in gan.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
+
+
+# ----------------------------------------------------------------------------- wgan, wgan-lp
+def test_lp_reg_is_zero_for_unit_norm_linear_critics_and_hand_computed_otherwise():
+    x_real = torch.randn(16, 3, dtype=torch.float64)
+    x_fake = torch.randn(16, 3, dtype=torch.float64)
+    for w in ([0.6, 0.8, 0.0], [0.0, 0.0, 1.0], [0.3, 0.4, 0.0]):  # |w| = 1, 1, 0.5
+        w = torch.tensor(w, dtype=torch.float64)
+        assert lp_reg(lambda x, w=w: x @ w - 2.0, x_real, x_fake).item() == 0.0
+    w = torch.tensor([1.2, 1.6, 0.0], dtype=torch.float64)  # |w| = 2: (2 - 1)^2
+    assert lp_reg(lambda x: x @ w, x_real, x_fake).item() == pytest.approx(1.0)
+    torch.manual_seed(2)
+    penalty = lp_reg(lambda x: 0.5 * x.square().sum(1), x_real, x_fake)
+    torch.manual_seed(2)
+    u = torch.rand(16, 1, dtype=torch.float64)
+    norms = (u * x_real + (1 - u) * x_fake).norm(dim=1)  # grad of 0.5 |x|^2 is x
+    torch.testing.assert_close(penalty, F.relu(norms - 1).square().mean())
+    assert (norms < 1).any() and (norms > 1).any()  # both sides of the hinge are exercised
+
+
+def test_vf_wasserstein_distance_is_the_difference_of_mean_scores():
+    real, fake = torch.tensor([1.0, 2.0, 6.0]), torch.tensor([-1.0, 1.0])
+    assert vf_wasserstein_distance(real, fake).item() == pytest.approx(3.0)
+    assert critic_loss_wgan(real, fake).item() == pytest.approx(-3.0)
+
+
+def test_wgan_lp_critic_loss_is_the_wasserstein_loss_plus_lambda_lp():
+    gan = _gan(objective="wgan-lp", gp_weight=5.0)
+    x = gan.prepare(torch.randn(8, 2) * 3).x
+    torch.manual_seed(4)
+    d_loss, metrics = gan.critic_loss(x)
+    torch.manual_seed(4)
+    x_fake = gan.generate(gan.latents(8))
+    lp = lp_reg(gan.discriminate, x, x_fake)
+    d_real, d_fake = gan.discriminate(x), gan.discriminate(x_fake)
+    torch.testing.assert_close(d_loss, critic_loss_wgan(d_real, d_fake) + 5.0 * lp)
+    assert metrics["lp"] == pytest.approx(lp.item())
+    assert metrics["w_dist"] == pytest.approx(vf_wasserstein_distance(d_real, d_fake).item())
+    assert "gp" not in metrics and metrics["lipschitz"] > 0
+
+
+def test_weight_clipping_keeps_every_critic_weight_in_range():
+    gan = _gan(objective="wgan", clip=0.05, n_critic=3)
+    with torch.no_grad():
+        for p in gan.critic.parameters():
+            p.mul_(100)  # start far outside the box
+    assert max(p.abs().max().item() for p in gan.critic.parameters()) > 0.05
+    gen_before = [p.clone() for p in gan.generator.parameters()]
+    metrics = gan.train_step(gan.prepare(torch.randn(16, 2)), _optimizers(gan))
+    bound = torch.tensor(0.05)  # in float32, like the weights
+    for name, p in gan.critic.named_parameters():
+        assert (p.abs() <= bound).all(), name
+    assert any((p.abs() == bound).any() for p in gan.critic.parameters())  # clipping was active
+    # the generator is not clipped
+    assert any(not torch.equal(a, b) for a, b in zip(gen_before, gan.generator.parameters(),
+                                                     strict=True))
+    assert {"w_dist", "d_grad_norm", "g_grad_norm"} <= set(metrics) and "gp" not in metrics
+
+
+def test_gradient_norms_are_logged_from_the_held_gradients():
+    gan = _gan()
+    metrics = gan.train_step(gan.prepare(torch.randn(16, 2)), _optimizers(gan))
+    g = torch.cat([p.grad.flatten() for p in gan.generator.parameters()])
+    assert metrics["g_grad_norm"] == pytest.approx(g.norm().item(), rel=1e-5)
+    assert metrics["d_grad_norm"] > 0
+
+
+def test_rmsprop_is_an_optimizer_choice():
+    gan = _gan()
+    opt = Optimizers(gan.param_groups(), TrainConfig(steps=1, lr=1e-3, optimizer="rmsprop"),
+                     torch.amp.GradScaler("cpu", enabled=False))
+    assert all(isinstance(o, torch.optim.RMSprop) for o in opt.optimizers.values())
+
+
+# ----------------------------------------------------------------------------- conditional
+IMAGES = DatasetInfo("img", (1, 8, 8), 10, (0, 255), "image")
+
+
+def _cgan(critic_cond: str) -> GAN:
+    cfg = GANConfig(generator=DeconvConfig(size=8, width=8, stages=2, act="relu", norm="batch"),
+                    critic=ConvEncoderConfig(width=4, stages=2, act="leaky_relu"),
+                    latent_dim=4, conditional=True, label_dim=3, critic_cond=critic_cond,
+                    critic_features=6)
+    torch.manual_seed(0)
+    return GAN(cfg, IMAGES)
+
+
+def test_projection_critic_is_linear_head_plus_label_embedding_inner_product():
+    gan = _cgan("projection")
+    x, y = torch.rand(5, 1, 8, 8) * 2 - 1, torch.tensor([0, 3, 3, 9, 1])
+    phi = F.leaky_relu(gan.critic.backbone(x), 0.2)
+    by_hand = torch.stack([gan.critic.head.weight[0] @ phi[i] + gan.critic.head.bias[0]
+                           + gan.critic.embed.weight[y[i]] @ phi[i] for i in range(5)])
+    torch.testing.assert_close(gan.discriminate(x, y), by_hand)
+    # the label changes the score only through the embedding term
+    other = gan.discriminate(x, (y + 1) % 10) - gan.discriminate(x, y)
+    e = gan.critic.embed.weight
+    torch.testing.assert_close(other, ((e[(y + 1) % 10] - e[y]) * phi).sum(1))
+
+
+def test_concat_critic_reads_the_label_as_constant_channels():
+    gan = _cgan("concat")
+    x, y = torch.rand(4, 1, 8, 8), torch.tensor([2, 2, 7, 0])
+    planes = F.one_hot(y, 10).float()[:, :, None, None].expand(-1, -1, 8, 8)
+    by_hand = gan.critic.backbone(torch.cat([x, planes], 1)).squeeze(-1)
+    torch.testing.assert_close(gan.discriminate(x, y), by_hand)
+
+
+@pytest.mark.parametrize("critic_cond", ["projection", "concat"])
+def test_conditional_gan_samples_given_classes_and_steps(critic_cond):
+    gan = _cgan(critic_cond)
+    gan.eval()
+    y = torch.tensor([1, 4, 4])
+    torch.manual_seed(1)
+    x = gan.sample(3, y=y)
+    assert x.shape == (3, 1, 8, 8) and x.abs().max() <= 1
+    torch.manual_seed(1)  # the same z with other labels gives other images
+    assert not torch.allclose(x, gan.sample(3, y=torch.tensor([0, 0, 0])))
+    assert gan.sample(6).shape == (6, 1, 8, 8)  # uniform labels when none are given
+    with pytest.raises(UserError, match="labels"):
+        gan.sample(2, y=torch.tensor([10, 0]))
+    gan.train()
+    batch = gan.prepare(torch.randint(0, 256, (8, 1, 8, 8)), torch.arange(8))
+    metrics = gan.train_step(batch, _optimizers(gan))
+    assert torch.isfinite(torch.tensor(metrics["d_loss"]))
+    for name, p in gan.named_parameters():
+        assert p.grad is not None, name  # both embeddings are trained
+    with pytest.raises(UserError, match="labelled"):
+        gan.train_step(gan.prepare(torch.randint(0, 256, (8, 1, 8, 8))), _optimizers(gan))
+
+
+def test_conditional_gan_needs_labels_and_plain_gan_refuses_them():
+    with pytest.raises(ConfigError, match="needs labels"):
+        GAN(GANConfig(conditional=True), VECTORS)
+    with pytest.raises(UserError, match="unconditional"):
+        _gan().sample(2, y=torch.tensor([0, 1]))
+
+
+# ----------------------------------------------------------------------------- presets
+@pytest.mark.parametrize("preset", ["cgan-mnist", "gan-hoda", "wgan-hoda", "wgan-lp-mnist"])
+def test_gan_presets_take_steps_on_real_data(tmp_path, real_data_root, preset):
+    from genzoo.cli import main
+    from genzoo.runs import load
+
+    runs = tmp_path / "runs"
+    assert main(["--quiet", "train", preset, f"data.root={real_data_root}", "data.limit=64",
+                 "data.val_limit=16", "train.epochs=null", "train.steps=2",
+                 "train.batch_size=8", "train.num_samples=10", "--runs-dir", str(runs)]) == 0
+    gan = load(runs / preset)
+    assert gan.info.shape == (1, 28, 28) and gan.info.name in ("mnist", "hoda-split")
+    assert gan.conditional == (preset == "cgan-mnist")
+    x = gan.sample(10, y=torch.arange(10) if gan.conditional else None)
+    assert x.shape == (10, 1, 28, 28) and x.abs().max() <= 1
+
+
+def test_wgan_lp_svhn_preset_runs_on_a_synthetic_file(tmp_path, monkeypatch):
+    import dataclasses
+
+    from genzoo.cli import main
+    from genzoo.data import svhn
+    from genzoo.data.synthetic import write_fake_svhn
+    from genzoo.runs import load
+
+    fake = write_fake_svhn(tmp_path / "data", n_per_split=16)
+    for split in ("train", "test"):
+        name = f"{split}_32x32.mat"
+        monkeypatch.setitem(svhn.FILES, name, dataclasses.replace(
+            svhn.FILES[name], md5=fake[split].md5[name]))
+    runs = tmp_path / "runs"
+    assert main(["--quiet", "train", "wgan-lp-svhn", f"data.root={tmp_path / 'data'}",
+                 "model.generator.width=8", "model.critic.width=8", "train.epochs=null",
+                 "train.steps=2", "train.batch_size=8", "train.num_samples=4",
+                 "--runs-dir", str(runs)]) == 0
+    x = load(runs / "wgan-lp-svhn").sample(3)
+    assert x.shape == (3, 3, 32, 32) and x.abs().max() <= 1

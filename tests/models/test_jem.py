@@ -66,6 +66,36 @@ def test_a_step_on_the_contrastive_term_lowers_data_energy_and_raises_sample_ene
     assert jem.energy(x_neg, y).mean().item() > before_neg
 
 
+def test_fewer_negatives_than_data_give_the_hand_computed_loss():
+    """``model.negatives=m``: each p(x) term draws m chains (p(x|y)'s with the first m labels)
+    while the cross-entropy and E(x) cover the whole batch."""
+    jem, data = digits_jem("model.noise_sigma=0", "model.augment=none", "model.negatives=5",
+                           "model.pxy_weight=0.5", "model.energy_l2=0.1")
+    batch = jem.prepare(data.x[:12], data.y[:12])
+    x_neg = torch.rand(5, *batch.x.shape[1:]) * 2 - 1
+    calls = []
+
+    def fixed(n, y=None):
+        calls.append((n, None if y is None else y.clone()))
+        return x_neg
+
+    jem.negatives = fixed
+    jem.train()
+    loss = jem.loss(batch).loss
+    assert calls[0] == (5, None) and calls[1][0] == 5
+    assert torch.equal(calls[1][1], batch.y[:5])
+    with torch.no_grad():
+        logits = jem(batch.x)
+        e_pos, e_neg = jem.energy(batch.x), jem.energy(x_neg)
+        e_pos_y, e_neg_y = jem.energy(batch.x, batch.y), jem.energy(x_neg, batch.y[:5])
+        by_hand = (torch.nn.functional.cross_entropy(logits, batch.y)
+                   + (e_pos.mean() - e_neg.mean())
+                   + 0.1 * ((e_pos**2).mean() + (e_neg**2).mean())
+                   + 0.5 * (e_pos_y.mean() - e_neg_y.mean())
+                   + 0.1 * ((e_pos_y**2).mean() + (e_neg_y**2).mean()))
+    assert torch.allclose(loss, by_hand, atol=1e-5)
+
+
 @pytest.mark.parametrize("proximal", [False, True])
 def test_sampling_never_updates_or_accumulates_into_parameters(proximal):
     extra = ["model.sampler.inner_steps=2"] if proximal else []

@@ -6,10 +6,18 @@ aspect ratio, so that its longer side fills a ``box`` x ``box`` square (option `
 bilinear filter and centred on a 28x28 canvas. Items are uint8 ``(N, 1, 28, 28)`` in
 ``[0, 255]``, the digit bright on a dark background like MNIST; labels are int64 0-9.
 
+A second dataset, ``hoda-split``, serves the GAN studies: HODA's training file (60000 digits,
+6000 per class) fitted the same way, binarized at 128 (pixels 0 or 255; option ``binary``) and
+split at random into ``train`` / ``val`` / ``test`` = 85 / 10 / 5 % (51000 / 6000 / 3000) by
+:func:`~genzoo.data.splits.split_indices` with option ``seed`` (default 0): disjoint, and the
+same for the same seed on every machine.
+
 Files live in ``root/hoda/``: ``Data_hoda_full.mat`` (train, read with ``scipy.io.loadmat``),
 ``Test_20000.cdb`` (test) and ``RemainingSamples.cdb`` (remaining), see :mod:`genzoo.data.cdb`.
-There is no direct download; ``FILES`` holds their SHA-256. Loading takes about a second per
-split, so nothing is cached.
+There is no direct download; ``FILES`` holds their SHA-256. Reading and fitting a file takes a
+few seconds and nothing is written to disk; the last fitted file is kept in memory (keyed by its
+path, modification time, size and ``box``), since ``hoda-split`` reads the training file for each
+of its splits.
 
 References:
     H. Khosravi, E. Kabir, "Introducing a very large dataset of handwritten Farsi digits and a
@@ -30,7 +38,8 @@ from genzoo.data.base import Dataset, DatasetInfo, DatasetSpec, labels_tensor
 from genzoo.data.cdb import parse_cdb
 from genzoo.data.checks import as_int
 from genzoo.data.files import RemoteFile, fetch
-from genzoo.errors import DataError
+from genzoo.data.splits import split_indices
+from genzoo.errors import ConfigError, DataError
 from genzoo.registry import datasets
 
 PAGE = "http://farsiocr.ir/"
@@ -105,10 +114,35 @@ def fit_to_canvas(images: Sequence[np.ndarray], box: int, size: int = SIZE) -> n
     return out
 
 
+SPLIT_FRACTIONS = (0.85, 0.10, 0.05)
+
+
+def _info(name: str, source: str) -> DatasetInfo:
+    return DatasetInfo(name=name, shape=(1, SIZE, SIZE), num_classes=10, value_range=(0, 255),
+                       kind="image", class_names=tuple("0123456789"), source=source)
+
+
+#: The last fitted file, ``(path, mtime, size, box) -> (images, labels)``: ``hoda-split`` reads
+#: the training file for each of its splits, and fitting 60000 digits takes seconds.
+_LAST_FITTED: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+
 def load_hoda(split: str, root: Path, verify: bool, download: bool, *, box: int = 24) -> Dataset:
     """HODA Persian digits: uint8 ``(N, 1, 28, 28)``; option ``box`` is the digit's box side."""
     box = as_int("box", box, minimum=1, maximum=SIZE)
     path = fetch(FILES[SPLIT_FILES[split]], root, verify=verify, download=download)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, box)
+    if key not in _LAST_FITTED:
+        _LAST_FITTED.clear()
+        _LAST_FITTED[key] = _read_and_fit(path, box)
+    x, labels = _LAST_FITTED[key]
+    return Dataset(torch.from_numpy(x.copy()).unsqueeze(1), labels_tensor(labels.copy()),
+                   _info("hoda", str(path)))
+
+
+def _read_and_fit(path: Path, box: int) -> tuple[np.ndarray, np.ndarray]:
+    """The digits of one HODA file fitted into 28x28 (N, 28, 28) and their labels (N,)."""
     if path.suffix == ".mat":
         images, labels = read_hoda_mat(path)
     else:
@@ -119,17 +153,25 @@ def load_hoda(split: str, root: Path, verify: bool, download: bool, *, box: int 
         images, labels = parse_cdb(data, path)
     if len(labels) and int(labels.max()) > 9:
         raise DataError(f"{path}: label {int(labels.max())} found; HODA digits are labelled 0-9")
-    x = fit_to_canvas(images, box)
-    info = DatasetInfo(
-        name="hoda",
-        shape=(1, SIZE, SIZE),
-        num_classes=10,
-        value_range=(0, 255),
-        kind="image",
-        class_names=tuple("0123456789"),
-        source=str(path),
-    )
-    return Dataset(torch.from_numpy(x).unsqueeze(1), labels_tensor(labels), info)
+    return fit_to_canvas(images, box), np.asarray(labels)
+
+
+def load_hoda_split(split: str, root: Path, verify: bool, download: bool, *, seed: int = 0,
+                    binary: bool = True, box: int = 24) -> Dataset:
+    """HODA's training file split 85/10/5 into ``train`` / ``val`` / ``test`` by ``seed``;
+    uint8 ``(N, 1, 28, 28)``, pixels 0 or 255 when ``binary`` (threshold 128)."""
+    seed = as_int("seed", seed, minimum=0)
+    if not isinstance(binary, bool):
+        raise ConfigError(f"option 'binary' of dataset 'hoda-split' must be true or false, "
+                          f"got {binary!r}")
+    full = load_hoda("train", root, verify, download, box=box)
+    x = torch.where(full.x >= 128, 255, 0).to(torch.uint8) if binary else full.x
+    parts = dict(zip(("train", "val", "test"), split_indices(len(x), SPLIT_FRACTIONS, seed),
+                     strict=True))
+    index = parts[split]
+    source = (f"{full.info.source}, split {split} of split_indices({len(x)}, "
+              f"{SPLIT_FRACTIONS}, seed={seed}){', binarized at 128' if binary else ''}")
+    return Dataset(x[index], full.y[index], _info("hoda-split", source))
 
 
 datasets.register(
@@ -140,5 +182,16 @@ datasets.register(
         ("train", "test", "remaining"),
         "HODA handwritten Persian digits, fitted into 28x28 (digit box 24)",
         tuple(f.relpath for f in FILES.values()),
+    ),
+)
+
+datasets.register(
+    "hoda-split",
+    DatasetSpec(
+        "hoda-split",
+        load_hoda_split,
+        ("train", "val", "test"),
+        "HODA's training file binarized and split 85/10/5 (train/val/test) by a seed",
+        (FILES[SPLIT_FILES["train"]].relpath,),
     ),
 )

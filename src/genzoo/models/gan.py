@@ -6,23 +6,39 @@ One method for the GAN family; ``model.objective`` picks the pair of losses:
              minimises ``softplus(-D(x)) + softplus(D(G(z)))`` (binary cross-entropy on logits,
              eq. (1)); the generator minimises ``softplus(-D(G(z)))`` = ``-log sigmoid(D(G(z)))``,
              the "maximise log D(G(z))" variant, instead of the saturating ``log(1 - D(G(z)))``.
-``wgan-gp``  Wasserstein GAN with gradient penalty (Gulrajani et al. 2017, eq. (3)): the critic
-             minimises ``D(G(z)) - D(x) + lambda (||grad D(x_hat)|| - 1)^2``, the generator
-             ``-D(G(z))``; the paper uses ``n_critic: 5``, lr 1e-4 and Adam betas (0, 0.9).
-             Not yet tuned on the toys: 2000 steps with n_critic 5 at lr 5e-4 or 1e-3 did not
-             fit pinwheel.
+``wgan``     Wasserstein GAN with weight clipping (Arjovsky et al. 2017, Algorithm 1): the critic
+             minimises ``D(G(z)) - D(x)`` (minus :func:`vf_wasserstein_distance`) and every
+             critic weight is clipped to ``[-clip, clip]`` after each critic step; the generator
+             minimises ``-D(G(z))``. The paper: RMSprop (``train.optimizer: rmsprop``) at 5e-5,
+             ``n_critic: 5``, clip 0.01.
+``wgan-gp``  the critic loss plus ``lambda E(||grad D(x_hat)|| - 1)^2`` at random interpolates
+             (Gulrajani et al. 2017, eq. (3)); the paper uses ``n_critic: 5``, lr 1e-4 and Adam
+             betas (0, 0.9).
+``wgan-lp``  the one-sided ``lambda E max(0, ||grad D(x_hat)|| - 1)^2`` instead (:func:`lp_reg`,
+             Petzka et al. 2018), which leaves every 1-Lipschitz critic unpenalised.
 
-Further objectives (e.g. weight-clipped WGAN) are further values of ``objective``.
+``model.conditional`` makes both networks class-conditional (Mirza & Osindero 2014): G gets a
+learned label embedding appended to z; the critic either projects (``critic_cond:
+projection``, Miyato & Koyama 2018: ``D(x, y) = w . phi(x) + b + e(y) . phi(x)`` with
+``phi`` the backbone's output after a leaky ReLU) or reads the label one-hot as extra input
+channels (images) or features (vectors) (``concat``).
 
 Each training step does ``n_critic`` discriminator steps (optimizer ``critic``, fresh z each,
 the same real batch) and then one generator step (optimizer ``generator``), all through
-``Optimizers.step``, so the one training loop serves GANs too.
+``Optimizers.step``, so the one training loop serves GANs too. Logged per step besides the
+losses: ``w_dist`` (the Wasserstein objectives' critic estimate), ``lipschitz`` (mean
+``||grad_x D||`` at the interpolates, with a penalty), ``d_grad_norm`` / ``g_grad_norm`` (the
+parameter gradient norms of the last critic and the generator step).
 
 References:
     Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014 (value function eq. (1),
     non-saturating generator loss in section 3, alternating updates in Algorithm 1).
+    Arjovsky, Chintala & Bottou, "Wasserstein GAN", ICML 2017 (Algorithm 1).
     Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017 (critic loss with
     gradient penalty eq. (3), Algorithm 1).
+    Petzka, Fischer & Lukovnikov, "On the regularization of Wasserstein GANs", ICLR 2018.
+    Mirza & Osindero, "Conditional Generative Adversarial Nets", arXiv:1411.1784, 2014.
+    Miyato & Koyama, "cGANs with Projection Discriminator", ICLR 2018 (eq. (3)).
 
 Example:
     >>> import genzoo
@@ -34,7 +50,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -45,15 +61,19 @@ from torch import Tensor, nn
 
 from genzoo.config import param
 from genzoo.data.base import DatasetInfo
-from genzoo.errors import UserError
-from genzoo.losses import gradient_penalty
-from genzoo.models.base import Batch, LossOutput, Method
+from genzoo.errors import ConfigError, UserError
+from genzoo.losses import interpolate_grad_norm, vf_wasserstein_distance
+from genzoo.models.base import Batch, LossOutput, Method, class_labels
 from genzoo.nets.base import NetConfig
 from genzoo.nets.mlp import MLPConfig
 from genzoo.registry import methods
 
 if TYPE_CHECKING:
     from genzoo.optim import Optimizers
+
+
+Objective = Literal["ns", "wgan", "wgan-gp", "wgan-lp"]
+CriticConditioning = Literal["projection", "concat"]
 
 
 @dataclass
@@ -67,10 +87,19 @@ class GANConfig:
         default_factory=lambda: MLPConfig(width=128, depth=3, act="leaky_relu"),
         help="backbone of the discriminator D: x -> logit (genzoo list nets)")
     latent_dim: int = param(8, "size of the latent z ~ N(0, I)", ge=1)
-    objective: Literal["ns", "wgan-gp"] = param(
-        "ns", "ns (non-saturating, Goodfellow 2014) or wgan-gp (Gulrajani 2017)")
+    objective: Objective = param(
+        "ns", "ns (non-saturating, Goodfellow 2014), wgan (weight clipping, Arjovsky 2017), "
+        "wgan-gp (Gulrajani 2017) or wgan-lp (one-sided penalty, Petzka 2018)")
     n_critic: int = param(1, "discriminator steps per generator step", ge=1)
-    gp_weight: float = param(10.0, "wgan-gp: weight lambda of the gradient penalty", ge=0)
+    gp_weight: float = param(10.0, "wgan-gp / wgan-lp: weight lambda of the penalty", ge=0)
+    clip: float = param(0.01, "wgan: critic weights are clipped to [-clip, clip] after each "
+                        "critic step", gt=0)
+    conditional: bool = param(False, "class-conditional G(z, y) and D(x, y) (labelled data)")
+    label_dim: int = param(16, "conditional: size of the label embedding appended to z", ge=1)
+    critic_cond: CriticConditioning = param(
+        "projection", "conditional critic: projection (Miyato & Koyama 2018) or concat (the "
+        "label one-hot as extra input channels / features)")
+    critic_features: int = param(256, "projection: size of the critic features phi(x)", ge=1)
 
 
 def discriminator_loss_ns(d_real: Tensor, d_fake: Tensor) -> Tensor:
@@ -118,12 +147,65 @@ def critic_loss_wgan(d_real: Tensor, d_fake: Tensor) -> Tensor:
         Arjovsky, Chintala & Bottou, "Wasserstein GAN", ICML 2017, eq. (3); Gulrajani et al.
         2017, eq. (3) (first two terms).
     """
-    return d_fake.mean() - d_real.mean()
+    return -vf_wasserstein_distance(d_real, d_fake)
+
+
+class LabelledGenerator(nn.Module):
+    """G(z, y): a backbone on ``[z, e(y)]`` with a learned label embedding e (K, label_dim)."""
+
+    def __init__(self, backbone: nn.Module, num_classes: int, label_dim: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.embed = nn.Embedding(num_classes, label_dim)
+
+    def forward(self, z: Tensor, y: Tensor) -> Tensor:
+        """Backbone outputs (N, out) for latents z (N, latent_dim) and labels y (N,)."""
+        return self.backbone(torch.cat([z, self.embed(y)], 1))
+
+
+class ProjectionCritic(nn.Module):
+    """``D(x, y) = w . phi(x) + b + e(y) . phi(x)``, ``phi = leaky_relu(backbone(x))`` (B, F)
+    (Miyato & Koyama 2018, eq. (3), with the inner product of a label embedding)."""
+
+    def __init__(self, backbone: nn.Module, features: int, num_classes: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(features, 1)
+        self.embed = nn.Embedding(num_classes, features)
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        """Scores (B,) for points x (B, *shape) and labels y (B,)."""
+        phi = F.leaky_relu(self.backbone(x), 0.2)
+        return self.head(phi).squeeze(-1) + (self.embed(y) * phi).sum(1)
+
+
+class ConcatCritic(nn.Module):
+    """D(x, y) on x with the label's one-hot appended: as K constant channels for images
+    (B, C, H, W), as K features for vectors (B, D)."""
+
+    def __init__(self, backbone: nn.Module, num_classes: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.num_classes = num_classes
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        """Scores (B,) for points x (B, *shape) and labels y (B,)."""
+        one_hot = F.one_hot(y, self.num_classes).to(x.dtype)
+        if x.dim() > 2:
+            one_hot = one_hot[:, :, None, None].expand(-1, -1, *x.shape[2:])
+        return self.backbone(torch.cat([x, one_hot], 1)).squeeze(-1)
+
+
+def grad_norm(params: Iterable[nn.Parameter]) -> float:
+    """The L2 norm of the gradients held by ``params`` (0 where none)."""
+    squares = [p.grad.detach().square().sum() for p in params if p.grad is not None]
+    return math.sqrt(float(torch.stack(squares).sum())) if squares else 0.0
 
 
 @methods.register("gan")
 class GAN(Method):
-    """GAN with generator x = G(z), z ~ N(0, I), and discriminator logits D(x).
+    """GAN with generator x = G(z), z ~ N(0, I), and discriminator logits D(x) (or, with
+    ``conditional``, G(z, y) and D(x, y)).
 
     Data range: images are mapped to [-1, 1] and the generator ends in tanh; real-valued vectors
     with no stored range are used as they are and the generator output is unbounded.
@@ -136,20 +218,53 @@ class GAN(Method):
     def __init__(self, cfg: GANConfig, info: DatasetInfo) -> None:
         super().__init__(cfg, info)
         self.bounded = info.value_range is not None
-        self.generator = cfg.generator.build((cfg.latent_dim,), math.prod(info.shape))
-        self.critic = cfg.critic.build(info.shape, 1)
+        out = math.prod(info.shape)
+        self.num_classes: int | None = None
+        if not cfg.conditional:
+            self.generator = cfg.generator.build((cfg.latent_dim,), out)
+            self.critic = cfg.critic.build(info.shape, 1)
+            return
+        if not info.num_classes:
+            raise ConfigError(f"a conditional GAN needs labels; dataset {info.name!r} has none")
+        k = self.num_classes = info.num_classes
+        self.generator = LabelledGenerator(
+            cfg.generator.build((cfg.latent_dim + cfg.label_dim,), out), k, cfg.label_dim)
+        if cfg.critic_cond == "projection":
+            self.critic = ProjectionCritic(cfg.critic.build(info.shape, cfg.critic_features),
+                                           cfg.critic_features, k)
+        else:
+            shape = (info.shape[0] + k, *info.shape[1:])
+            self.critic = ConcatCritic(cfg.critic.build(shape, 1), k)
+
+    @property
+    def conditional(self) -> bool:
+        """Whether G and D take labels (``model.conditional``)."""
+        return self.num_classes is not None
 
     # ------------------------------------------------------------------ the two networks
-    def generate(self, z: Tensor) -> Tensor:
-        """G(z): points (N, *shape) in ``data_range`` for latents z (N, latent_dim)."""
-        x = self.generator(z)
+    def labels(self, n: int, y: Tensor | None) -> Tensor | None:
+        """``y`` as (n,) class indices on the device for a conditional GAN (uniform draws when
+        None), None for a plain one; a UserError for labels given to a plain GAN."""
+        if self.num_classes is None:
+            if y is not None:
+                raise UserError("this GAN is unconditional: it takes no labels (train with "
+                                "model.conditional=true)")
+            return None
+        if y is None:
+            return torch.randint(self.num_classes, (n,), device=self.device)
+        return class_labels(y, n, self.num_classes, self.device)
+
+    def generate(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """G(z) (or G(z, y)): points (N, *shape) in ``data_range`` for latents z (N,
+        latent_dim) and, conditional, labels y (N,)."""
+        x = self.generator(z) if y is None else self.generator(z, y)
         if self.bounded:
             x = torch.tanh(x)
-        return x.view(len(z), *self.info.shape)
+        return x.reshape(len(z), *self.info.shape)
 
-    def discriminate(self, x: Tensor) -> Tensor:
-        """Logits D(x) (N,) for points x (N, *shape)."""
-        return self.critic(x).squeeze(-1)
+    def discriminate(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """Logits / critic scores D(x) (or D(x, y)) (N,) for points x (N, *shape)."""
+        return self.critic(x).squeeze(-1) if y is None else self.critic(x, y)
 
     def latents(self, n: int) -> Tensor:
         """z ~ N(0, I), (n, latent_dim)."""
@@ -167,52 +282,82 @@ class GAN(Method):
                 p.requires_grad_(flag)
 
     # ------------------------------------------------------------------ the objective
-    def critic_loss(self, x_real: Tensor) -> tuple[Tensor, dict[str, float]]:
-        """Discriminator loss on a real batch (B, *shape) and fresh fakes, plus its metrics.
+    def critic_loss(self, x_real: Tensor, y: Tensor | None = None
+                    ) -> tuple[Tensor, dict[str, float]]:
+        """Discriminator loss on a real batch (B, *shape) (labels y (B,) for a conditional GAN;
+        the fakes get the same labels) and fresh fakes, plus its metrics.
 
         Metrics: ``d_loss``; ``d_real`` / ``d_fake``: mean sigmoid(D) on real / fake points for
-        ``ns``, mean critic score for ``wgan-gp`` (which also logs ``gp``).
+        ``ns``, mean critic score for the Wasserstein objectives, which also log ``w_dist``
+        and, with a penalty, ``gp`` or ``lp`` and ``lipschitz`` (mean gradient norm).
         """
         with torch.no_grad():
-            x_fake = self.generate(self.latents(len(x_real)))
-        d_real, d_fake = self.discriminate(x_real), self.discriminate(x_fake)
-        if self.cfg.objective == "ns":
+            x_fake = self.generate(self.latents(len(x_real)), y)
+        d_real, d_fake = self.discriminate(x_real, y), self.discriminate(x_fake, y)
+        objective = self.cfg.objective
+        if objective == "ns":
             d_loss = discriminator_loss_ns(d_real, d_fake)
             return d_loss, {"d_loss": d_loss.item(),
                             "d_real": torch.sigmoid(d_real).mean().item(),
                             "d_fake": torch.sigmoid(d_fake).mean().item()}
-        with torch.enable_grad():  # the penalty differentiates D, also under validation
-            gp = gradient_penalty(self.discriminate, x_real, x_fake)
-        d_loss = critic_loss_wgan(d_real, d_fake) + self.cfg.gp_weight * gp
-        return d_loss, {"d_loss": d_loss.item(), "d_real": d_real.mean().item(),
-                        "d_fake": d_fake.mean().item(), "gp": gp.item()}
+        d_loss = critic_loss_wgan(d_real, d_fake)
+        metrics = {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item(),
+                   "w_dist": vf_wasserstein_distance(d_real, d_fake).item()}
+        if objective != "wgan":
+            with torch.enable_grad():  # the penalty differentiates D, also under validation
+                norms = interpolate_grad_norm(lambda x: self.discriminate(x, y), x_real, x_fake)
+            name = "gp" if objective == "wgan-gp" else "lp"
+            penalty = ((norms - 1).square() if name == "gp" else F.relu(norms - 1).square()).mean()
+            d_loss = d_loss + self.cfg.gp_weight * penalty
+            metrics.update({name: penalty.item(), "lipschitz": norms.mean().item()})
+        return d_loss, {"d_loss": d_loss.item(), **metrics}
 
-    def generator_loss(self, n: int) -> Tensor:
-        """Generator loss on ``n`` fresh fakes: ``mean softplus(-D(G(z)))`` (ns) or
-        ``-mean D(G(z))`` (wgan-gp)."""
-        d_fake = self.discriminate(self.generate(self.latents(n)))
+    def generator_loss(self, n: int, y: Tensor | None = None) -> Tensor:
+        """Generator loss on ``n`` fresh fakes (labels y (n,) if conditional):
+        ``mean softplus(-D(G(z)))`` (ns) or ``-mean D(G(z))`` (Wasserstein objectives)."""
+        d_fake = self.discriminate(self.generate(self.latents(n), y), y)
         return generator_loss_ns(d_fake) if self.cfg.objective == "ns" else -d_fake.mean()
 
     def loss(self, batch: Batch) -> LossOutput:
         """The generator's loss (the logged ``loss``), with the discriminator's numbers."""
-        _, metrics = self.critic_loss(batch.x)
-        g_loss = self.generator_loss(len(batch.x))
+        y = self._batch_labels(batch)
+        _, metrics = self.critic_loss(batch.x, y)
+        g_loss = self.generator_loss(len(batch.x), y)
         return LossOutput(g_loss, {**metrics, "g_loss": g_loss.item()})
 
-    def train_step(self, batch: Batch, opt: Optimizers) -> dict[str, float]:
-        """``n_critic`` discriminator steps, then one generator step (Goodfellow 2014, Alg. 1).
+    def _batch_labels(self, batch: Batch) -> Tensor | None:
+        if self.num_classes is None:
+            return None
+        if batch.y is None:
+            raise UserError("the conditional GAN trains on labelled data; the batch has none")
+        return batch.y
 
-        Returns ``loss`` (= ``g_loss``), ``g_loss``, and the last discriminator step's
-        ``d_loss``, ``d_real``, ``d_fake``.
+    @torch.no_grad()
+    def clip_critic(self) -> None:
+        """WGAN's weight clipping: every critic parameter into ``[-clip, clip]``."""
+        for p in self.critic.parameters():
+            p.clamp_(-self.cfg.clip, self.cfg.clip)
+
+    def train_step(self, batch: Batch, opt: Optimizers) -> dict[str, float]:
+        """``n_critic`` discriminator steps (each followed by weight clipping for ``wgan``),
+        then one generator step (Goodfellow 2014, Alg. 1; Arjovsky 2017, Alg. 1).
+
+        Returns ``loss`` (= ``g_loss``), ``g_loss``, the last discriminator step's metrics
+        (:meth:`critic_loss`) and the gradient norms ``d_grad_norm`` / ``g_grad_norm``.
         """
+        y = self._batch_labels(batch)
         metrics: dict[str, float] = {}
         for _ in range(self.cfg.n_critic):
-            d_loss, metrics = self.critic_loss(batch.x)
+            d_loss, metrics = self.critic_loss(batch.x, y)
             opt.step("critic", d_loss)
+            if self.cfg.objective == "wgan":
+                self.clip_critic()
+        d_norm = grad_norm(self.critic.parameters())
         with self._critic_frozen():
-            g_loss = self.generator_loss(len(batch.x))
+            g_loss = self.generator_loss(len(batch.x), y)
             opt.step("generator", g_loss)
-        return {"loss": g_loss.item(), "g_loss": g_loss.item(), **metrics}
+        return {"loss": g_loss.item(), "g_loss": g_loss.item(), **metrics,
+                "d_grad_norm": d_norm, "g_grad_norm": grad_norm(self.generator.parameters())}
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """Two optimizers: ``generator`` (G's parameters) and ``critic`` (D's)."""
@@ -221,8 +366,9 @@ class GAN(Method):
 
     @torch.no_grad()
     def sample(self, n: int, *, y: Tensor | None = None, **overrides: Any) -> Tensor:
-        """``n`` samples G(z) (n, *shape), z ~ N(0, I); ``y`` is unused, no settings."""
+        """``n`` samples G(z) (n, *shape), z ~ N(0, I); a conditional GAN takes labels ``y``
+        (n,) (uniform when None); no sampler settings."""
         if overrides:
             raise UserError(f"unknown sampler setting {next(iter(overrides))!r} for method "
                             "'gan'; it has none")
-        return self.generate(self.latents(n))
+        return self.generate(self.latents(n), self.labels(n, y))

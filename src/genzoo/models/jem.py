@@ -75,6 +75,9 @@ class JEMConfig(ClassifierConfig, ReplayConfig):
                               "whose labels stay fixed", ge=0)
     energy_l2: float = param(0.0, "weight of an L2 penalty on the energies of data and "
                              "samples (0 in JEM)", ge=0)
+    negatives: int | None = param(None, "SGLD chains per training step for each p(x) term "
+                                  "(None: the batch size); fewer make a step cheaper, the "
+                                  "classifier still sees the whole batch", ge=1)
     init: Literal["noise", "buffer"] = param("buffer", "where training chains start")
     start: Literal["uniform", "class-gaussian"] = param(
         "uniform", "fresh chains: uniform noise (JEM) or per-class Gaussians fitted to the "
@@ -144,16 +147,17 @@ class JEM(BufferedLangevin, Classifier):
         if not self.training:
             return LossOutput(ce, metrics)
         loss = ce
+        m = min(len(x), self.cfg.negatives or len(x))
         if self.cfg.px_weight > 0:
-            e_neg = self.energy(self.negatives(len(x)))
+            e_neg = self.energy(self.negatives(m))
             loss = loss + self.cfg.px_weight * (e_pos.mean() - e_neg.mean())
-            loss = loss + self.cfg.energy_l2 * (e_pos**2 + e_neg**2).mean()
+            loss = loss + self.cfg.energy_l2 * ((e_pos**2).mean() + (e_neg**2).mean())
             metrics.update(cd=(e_pos.mean() - e_neg.mean()).item(), e_neg=e_neg.mean().item())
         if self.cfg.pxy_weight > 0:
             e_pos_y = self.energy_of_output(logits, batch.y)
-            e_neg_y = self.energy(self.negatives(len(x), batch.y), batch.y)
+            e_neg_y = self.energy(self.negatives(m, batch.y[:m]), batch.y[:m])
             loss = loss + self.cfg.pxy_weight * (e_pos_y.mean() - e_neg_y.mean())
-            loss = loss + self.cfg.energy_l2 * (e_pos_y**2 + e_neg_y**2).mean()
+            loss = loss + self.cfg.energy_l2 * ((e_pos_y**2).mean() + (e_neg_y**2).mean())
             metrics.update(cd_y=(e_pos_y.mean() - e_neg_y.mean()).item(),
                            e_neg_y=e_neg_y.mean().item())
         entropy = self.buffer.label_entropy()  # ~1 healthy; falls as chains collapse to a class

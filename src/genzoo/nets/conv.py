@@ -134,24 +134,34 @@ class ConvDecoder(nn.Module):
     """(B, *in_shape) -> (B, out_channels * size * size): an optional hidden linear layer, a
     linear map to ``(width * 2**(stages-1), size / 2**stages, size / 2**stages)``, then
     ``stages`` stride-2 4x4 transposed convolutions halving the channels, the last to
-    ``out_channels`` (no activation after it: the outputs are logits or means)."""
+    ``out_channels`` (no activation after it: the outputs are logits or means). ``norm:
+    batch`` puts batch normalization before every hidden activation (the DCGAN generator,
+    Radford et al. 2016)."""
 
     def __init__(self, in_dim: int, out_channels: int, size: int = 28, width: int = 32,
-                 stages: int = 2, hidden: int = 0, act: str = "elu") -> None:
+                 stages: int = 2, hidden: int = 0, act: str = "elu", norm: str = "none"
+                 ) -> None:
         super().__init__()
         c, base = width * 2 ** (stages - 1), size // 2**stages
+        batch = norm == "batch"
+
+        def normed(n: int, two_d: bool) -> list[nn.Module]:
+            if not batch:
+                return [activation(act)]
+            return [nn.BatchNorm2d(n) if two_d else nn.BatchNorm1d(n), activation(act)]
+
         layers: list[nn.Module] = [nn.Flatten()]
         if hidden:
-            layers += [nn.Linear(in_dim, hidden), activation(act)]
+            layers += [nn.Linear(in_dim, hidden, bias=not batch), *normed(hidden, False)]
             in_dim = hidden
-        layers += [nn.Linear(in_dim, c * base * base), activation(act),
-                   nn.Unflatten(1, (c, base, base))]
+        layers += [nn.Linear(in_dim, c * base * base, bias=not batch),
+                   *normed(c * base * base, False), nn.Unflatten(1, (c, base, base))]
         for i in range(stages):
             last = i == stages - 1
             c_out = out_channels if last else c // 2
-            layers.append(nn.ConvTranspose2d(c, c_out, 4, 2, 1))
+            layers.append(nn.ConvTranspose2d(c, c_out, 4, 2, 1, bias=last or not batch))
             if not last:
-                layers.append(activation(act))
+                layers += normed(c_out, True)
             c = c_out
         layers.append(nn.Flatten())
         self.body = nn.Sequential(*layers)
@@ -183,9 +193,9 @@ class ConvEncoderConfig(NetConfig):
 
 @dataclass
 class DeconvConfig(NetConfig):
-    """``{name: deconv, size: 28, width: 32, stages: 2, hidden: 0, act: elu}``; the output
-    channels are ``out_dim / size**2`` (e.g. 1 for Bernoulli logits of a grey image, 2 for a
-    Gaussian's mean and log-variance)."""
+    """``{name: deconv, size: 28, width: 32, stages: 2, hidden: 0, act: elu, norm: none}``;
+    the output channels are ``out_dim / size**2`` (e.g. 1 for Bernoulli logits of a grey
+    image, 2 for a Gaussian's mean and log-variance, 3 for an RGB generator)."""
 
     name: str = "deconv"
     size: int = param(28, "height = width of the output images", ge=1)
@@ -195,6 +205,8 @@ class DeconvConfig(NetConfig):
                         ge=1, le=5)
     hidden: int = param(0, "units of a hidden linear layer after the input (0: none)", ge=0)
     act: Activation = param("elu", "activation")
+    norm: Literal["none", "batch"] = param("none", "batch: batch normalization before every "
+                                           "hidden activation (DCGAN generator)")
 
     def build(self, in_shape: tuple[int, ...], out_dim: int) -> nn.Module:
         pixels = self.size**2
@@ -204,7 +216,7 @@ class DeconvConfig(NetConfig):
                 f"stages: size must be a multiple of {2**self.stages} and the output size "
                 f"{out_dim} a multiple of {pixels} (set the net's size to the image size)")
         return ConvDecoder(math.prod(in_shape), out_dim // pixels, self.size, self.width,
-                           self.stages, self.hidden, self.act)
+                           self.stages, self.hidden, self.act, self.norm)
 
 
 nets.register("conv-encoder", ConvEncoderConfig)
