@@ -13,7 +13,8 @@ One method for the GAN family; ``model.objective`` picks the pair of losses:
              ``n_critic: 5``, clip 0.01.
 ``wgan-gp``  the critic loss plus ``lambda E(||grad D(x_hat)|| - 1)^2`` at random interpolates
              (Gulrajani et al. 2017, eq. (3)); the paper uses ``n_critic: 5``, lr 1e-4 and Adam
-             betas (0, 0.9).
+             betas (0, 0.9). Not yet tuned on the toys: 2000 steps with n_critic 5 at lr 5e-4
+             or 1e-3 did not fit pinwheel.
 ``wgan-lp``  the one-sided ``lambda E max(0, ||grad D(x_hat)|| - 1)^2`` instead (:func:`lp_reg`,
              Petzka et al. 2018), which leaves every 1-Lipschitz critic unpenalised.
 
