@@ -180,3 +180,16 @@ def merge_json(path: Path, update: dict) -> None:
     """Update the JSON object stored at ``path`` (created if missing) atomically."""
     previous = json.loads(path.read_text()) if path.is_file() else {}
     atomic_write_text(path, json.dumps({**previous, **update}, indent=2))
+
+
+def run_analyses(jobs: dict, what: Sequence[str], run_dir: Path) -> dict[str, float]:
+    """Run the named analyses ``jobs[name]() -> (figure captions, numbers)`` in the order of
+    ``what``; captions are merged into ``RUN/figures/captions.json`` and the numbers, keyed
+    ``name/...``, into ``RUN/eval.json``. Returns the numbers."""
+    numbers: dict[str, float] = {}
+    for name in what:
+        figures, values = jobs[name]()
+        merge_json(run_dir / "figures" / "captions.json", figures)
+        numbers.update({f"{name}/{k}": v for k, v in values.items()})
+    merge_json(run_dir / "eval.json", numbers)
+    return numbers

@@ -160,7 +160,7 @@ def analyze_gan_run(run: Path | str, what: Sequence[str], *, n: int = 100, eps: 
         seed: seeds the latents.
         judge: score the images with the dataset's judge when one exists (may train it).
     """
-    from genzoo.evaluate import merge_json
+    from genzoo.evaluate import run_analyses
     from genzoo.judges import JUDGE_PRESETS, load_judge
     from genzoo.runs import load, read_run_config
 
@@ -189,10 +189,4 @@ def analyze_gan_run(run: Path | str, what: Sequence[str], *, n: int = 100, eps: 
         "perturb": lambda: analyse_perturb(gan, out, n, eps, the_judge),
         "interpolate": lambda: analyse_interpolate(gan, out, n, the_judge),
     }
-    numbers: dict[str, float] = {}
-    for job in what:
-        figures, values = jobs[job]()
-        merge_json(out / "captions.json", figures)
-        numbers.update({f"{job}/{k}": v for k, v in values.items()})
-    merge_json(run_dir / "eval.json", numbers)
-    return numbers
+    return run_analyses(jobs, what, run_dir)

@@ -281,7 +281,7 @@ def analyze_run(run: Path | str, what: Sequence[str], *, n: int = 100, steps: in
     """Run the analyses ``what`` (names from :data:`ANALYSES`, or ``all``) on a classifier or
     JEM run; figures go to ``RUN/figures/`` and numbers to ``RUN/eval.json``; returns the
     numbers."""
-    from genzoo.evaluate import merge_json
+    from genzoo.evaluate import run_analyses
     from genzoo.runs import load, load_data, read_run_config
 
     what = list(ANALYSES) if "all" in what else list(what)
@@ -313,13 +313,7 @@ def analyze_run(run: Path | str, what: Sequence[str], *, n: int = 100, steps: in
         "calibration": lambda: analyse_calibration(model, test, out),
         "ood": lambda: analyse_ood(model, test, out, other),
     }
-    numbers: dict[str, float] = {}
-    for name in what:
-        figures, values = jobs[name]()
-        merge_json(out / "captions.json", figures)
-        numbers.update({f"{name}/{k}": v for k, v in values.items()})
-    merge_json(run_dir / "eval.json", numbers)
-    return numbers
+    return run_analyses(jobs, what, run_dir)
 
 
 def _ood_data(cfg, model, name: str | None, split: str) -> Dataset:
