@@ -29,7 +29,7 @@ from pathlib import Path
 from genzoo.atomic import atomic_write_text
 from genzoo.config import resolve_config
 from genzoo.errors import UserError
-from genzoo.studies import last_train_record, seconds_per_epoch, train_variants
+from genzoo.studies import seconds_per_epoch, train_variants
 
 DEFAULT_PRESETS = ("gan-hoda", "wgan-hoda")
 
@@ -40,7 +40,7 @@ def stability(run: Path) -> dict[str, float]:
 
     rows = [r for r in read_metrics(run) if r.get("split") == "train"]
     late = rows[len(rows) // 2:]
-    numbers: dict[str, float] = {"restarts": float(last_train_record(run).get("restarts", 0))}
+    numbers: dict[str, float] = {"restarts": float(rows[-1].get("restarts", 0)) if rows else 0.0}
     for key in ("g_loss", "d_loss", "w_dist"):
         values = [float(r[key]) for r in late if key in r]
         if not values:

@@ -215,7 +215,7 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], x_real: Tensor, x_fake:
         Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017, eq. (3) and
         Algorithm 1 (lines 6-7).
     """
-    return (interpolate_grad_norm(critic, x_real, x_fake) - target).square().mean()
+    return norm_penalty(interpolate_grad_norm(critic, x_real, x_fake), target)
 
 
 def lp_reg(critic: Callable[[Tensor], Tensor], x_real: Tensor, x_fake: Tensor) -> Tensor:
@@ -235,7 +235,14 @@ def lp_reg(critic: Callable[[Tensor], Tensor], x_real: Tensor, x_fake: Tensor) -
         Petzka, Fischer & Lukovnikov, "On the regularization of Wasserstein GANs", ICLR 2018
         (the one-sided "LP" penalty, beside the two-sided GP it relaxes).
     """
-    return F.relu(interpolate_grad_norm(critic, x_real, x_fake) - 1).square().mean()
+    return norm_penalty(interpolate_grad_norm(critic, x_real, x_fake), one_sided=True)
+
+
+def norm_penalty(norms: Tensor, target: float = 1.0, one_sided: bool = False) -> Tensor:
+    """``mean (norms - target)^2`` (GP), or ``mean max(0, norms - target)^2`` (LP,
+    ``one_sided``), from gradient norms (B,) such as :func:`interpolate_grad_norm`'s."""
+    excess = norms - target
+    return (F.relu(excess) if one_sided else excess).square().mean()
 
 
 def vf_wasserstein_distance(critic_real: Tensor, critic_fake: Tensor) -> Tensor:

@@ -165,13 +165,15 @@ def load_hoda_split(split: str, root: Path, verify: bool, download: bool, *, see
         raise ConfigError(f"option 'binary' of dataset 'hoda-split' must be true or false, "
                           f"got {binary!r}")
     full = load_hoda("train", root, verify, download, box=box)
-    x = torch.where(full.x >= 128, 255, 0).to(torch.uint8) if binary else full.x
-    parts = dict(zip(("train", "val", "test"), split_indices(len(x), SPLIT_FRACTIONS, seed),
+    parts = dict(zip(("train", "val", "test"), split_indices(len(full), SPLIT_FRACTIONS, seed),
                      strict=True))
     index = parts[split]
-    source = (f"{full.info.source}, split {split} of split_indices({len(x)}, "
+    x = full.x[index]
+    if binary:
+        x = torch.where(x >= 128, 255, 0).to(torch.uint8)
+    source = (f"{full.info.source}, split {split} of split_indices({len(full)}, "
               f"{SPLIT_FRACTIONS}, seed={seed}){', binarized at 128' if binary else ''}")
-    return Dataset(x[index], full.y[index], _info("hoda-split", source))
+    return Dataset(x, full.y[index], _info("hoda-split", source))
 
 
 datasets.register(

@@ -63,7 +63,7 @@ from torch import Tensor, nn
 from genzoo.config import param
 from genzoo.data.base import DatasetInfo
 from genzoo.errors import ConfigError, UserError
-from genzoo.losses import interpolate_grad_norm, vf_wasserstein_distance
+from genzoo.losses import interpolate_grad_norm, norm_penalty, vf_wasserstein_distance
 from genzoo.models.base import Batch, LossOutput, Method, class_labels
 from genzoo.nets.base import NetConfig
 from genzoo.nets.mlp import MLPConfig
@@ -308,7 +308,7 @@ class GAN(Method):
             with torch.enable_grad():  # the penalty differentiates D, also under validation
                 norms = interpolate_grad_norm(lambda x: self.discriminate(x, y), x_real, x_fake)
             name = "gp" if objective == "wgan-gp" else "lp"
-            penalty = ((norms - 1).square() if name == "gp" else F.relu(norms - 1).square()).mean()
+            penalty = norm_penalty(norms, one_sided=name == "lp")
             d_loss = d_loss + self.cfg.gp_weight * penalty
             metrics.update({name: penalty.item(), "lipschitz": norms.mean().item()})
         return d_loss, {"d_loss": d_loss.item(), **metrics}
