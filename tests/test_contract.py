@@ -51,6 +51,11 @@ CASES: dict[str, dict] = {
                               "emb_dim": 4}}, "data": TOY},
     "realnvp": {"model": {"num_scales": 2, "width": 4, "blocks": 1},
                 "data": {"name": "digits", "limit": 32, "val_limit": 16}},
+    "simsiam": {"model": {"encoder": {"name": "cnn", "width": 4, "stages": 1, "norm": "batch"},
+                          "feature_dim": 8, "proj_dim": 8, "pred_hidden": 4, "knn_k": 5},
+                "data": {"name": "digits", "limit": 32, "val_limit": 16}},
+    "vqvae": {"model": {"width": 4, "latent_dim": 3, "codebook_size": 8, "res_blocks": 1},
+              "data": {"name": "digits", "limit": 32, "val_limit": 16}},
 }
 
 

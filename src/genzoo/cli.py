@@ -27,7 +27,8 @@ EPILOG = """examples:
   genzoo compare toy2d --models ebm,dsm --datasets spiral,pinwheel
   genzoo compare ebm-init --preset ebm-mnist train.steps=1500
   genzoo compare jem --preset jem-fashion
-  genzoo compare gan --preset gan-hoda,wgan-hoda train.epochs=2"""
+  genzoo compare gan --preset gan-hoda,wgan-hoda train.epochs=2
+  genzoo cluster runs/vqvae-mnist --ks 6-14"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -145,6 +146,23 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=2,
                    help="trainings run at once in separate processes (1: sequential)")
 
+    s = sub.add_parser("cluster", help="pseudo-labels from a VQ-VAE's codes or SimSiam's "
+                       "features: KMeans over K (silhouette), accuracy vs raw pixels, t-SNE, "
+                       "classifier on true vs pseudo labels")
+    s.add_argument("run", type=Path)
+    s.add_argument("--ks", default="5-15", help="the K of the sweep: a range 5-15 or a list "
+                   "6,8,10")
+    s.add_argument("--k", type=int, help="K of the pseudo-labels (default: best silhouette)")
+    s.add_argument("--limit", type=int, help="use only the first N training items")
+    s.add_argument("--fit-limit", type=int, default=20000, help="items KMeans is fitted on "
+                   "(all are then assigned)")
+    s.add_argument("--tsne", type=int, default=2000, help="items in the t-SNE map (0: none)")
+    s.add_argument("--classifier", default="auto", help="classifier preset trained on true "
+                   "and on pseudo labels (default: the dataset's judge preset)")
+    s.add_argument("--no-classifier", action="store_true", help="skip the classifiers")
+    s.add_argument("--classifier-epochs", type=int, default=3)
+    s.add_argument("--seed", type=int, default=0)
+
     s = sub.add_parser("report", help="write an HTML report of one or more runs")
     s.add_argument("runs", type=Path, nargs="+")
     s.add_argument("--out", type=Path, help="HTML path (default RUN/report.html, or "
@@ -256,6 +274,18 @@ def run(argv: list[str]) -> int:
                             protocol=Protocol(n_samples=args.samples or 2000),
                             overrides=args.overrides, workers=args.workers,
                             quiet=args.quiet))
+    elif args.verb == "cluster":
+        from genzoo.cluster import cluster_run, parse_ks
+
+        if args.classifier_epochs < 1:
+            raise UserError(f"--classifier-epochs: expected at least 1, got "
+                            f"{args.classifier_epochs}")
+        numbers = cluster_run(args.run, ks=parse_ks(args.ks), k=args.k, limit=args.limit,
+                              fit_limit=args.fit_limit, tsne=args.tsne,
+                              classifier=None if args.no_classifier else args.classifier,
+                              classifier_epochs=args.classifier_epochs, seed=args.seed,
+                              quiet=args.quiet)
+        print(json.dumps(numbers, indent=2))
     elif args.verb == "report":
         from genzoo.viz.report import write_report
 

@@ -154,6 +154,11 @@ def evaluate_run(run: Path | str, *, split: str | None = None, checkpoint: str =
         datasets.get(cfg.data.name).splits[0]
     data = load_data(cfg, split)
     method = load(run_dir, checkpoint=checkpoint)
+    wants_train = type(method).attach is not Method.attach or (
+        figures and type(method).figures is not Method.figures)  # only then read the train split
+    train = load_data(cfg, cfg.data.train_split, cfg.data.limit) if wants_train else None
+    if train is not None:
+        method.attach(train)
     torch.manual_seed(cfg.train.seed)
     numbers = {f"{split}/{k}": v for k, v in
                method.evaluate(eval_batches(method, data, cfg.train.batch_size)).items()}
@@ -168,8 +173,8 @@ def evaluate_run(run: Path | str, *, split: str | None = None, checkpoint: str =
             as_uint8 = from_float(samples, (0, 255), method.data_range)
             numbers.update(inception_metrics(as_uint8, data.x[:max(num_samples, 1000)]))
     merge_json(run_dir / "eval.json", numbers)
-    if figures and type(method).figures is not Method.figures:  # only then read the train split
-        train = load_data(cfg, cfg.data.train_split, cfg.data.limit)
+    if figures and type(method).figures is not Method.figures:
+        assert train is not None
         captions = method.figures(run_dir / "figures", train, data)
         if captions:
             merge_json(run_dir / "figures" / "captions.json", captions)

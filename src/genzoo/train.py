@@ -264,6 +264,7 @@ class _Trainer:
         else:
             self.method.setup(self.data)
             self.save("last")  # the guard always has a state to roll back to
+        self.method.attach(self.data)
         self._t0 = time.perf_counter()
         last_ckpt_time = time.perf_counter()
         running: dict[str, float] = {}

@@ -8,6 +8,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -41,3 +43,167 @@ def random_flip(x: Tensor, p: float = 0.5) -> Tensor:
     """Flip each image (B, C, H, W) left-right with probability ``p``."""
     flip = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p
     return torch.where(flip, x.flip(-1), x)
+
+
+def random_resized_crop(x: Tensor, scale: tuple[float, float] = (0.2, 1.0),
+                        ratio: tuple[float, float] = (3 / 4, 4 / 3), tries: int = 10) -> Tensor:
+    """A random box of each image, resampled to the input size (bilinear).
+
+    The box is drawn as torchvision's ``RandomResizedCrop`` draws it, batched: up to ``tries``
+    candidates per image with area fraction ``s ~ U(scale)`` and aspect ratio (width / height,
+    in pixels) ``r ~ exp(U(log ratio))``; the first that fits inside the image is used, at a
+    uniform position; an image with no candidate that fits gets the central box of the whole
+    image clamped to ``ratio`` (for square images: the whole image). Boxes are continuous (not
+    rounded to whole pixels) and resampled with ``F.affine_grid`` / ``F.grid_sample``.
+
+    Args:
+        x: images (B, C, H, W), on any device.
+        scale: range of the box's area as a fraction of the image's.
+        ratio: range of the box's aspect ratio.
+        tries: candidate boxes drawn per image.
+
+    Returns:
+        (B, C, H, W): ``scale=(1, 1)`` or ``ratio=(1, 1)`` on square images gives ``x`` back
+        (to float rounding).
+
+    References:
+        Szegedy et al., "Going Deeper with Convolutions", CVPR 2015 (the crop augmentation);
+        Chen & He, "Exploring Simple Siamese Representation Learning", CVPR 2021 (scale
+        (0.2, 1) for SimSiam).
+    """
+    b, _, h, w = x.shape
+    opts = {"device": x.device, "dtype": torch.float32}
+    area = torch.empty(b, tries, **opts).uniform_(*scale)
+    log_r = torch.empty(b, tries, **opts).uniform_(math.log(ratio[0]), math.log(ratio[1]))
+    # box width and height as fractions of the image's: fw * fh = area, fw W / (fh H) = r
+    fw = (area * log_r.exp() * h / w).sqrt()
+    fh = (area / log_r.exp() * w / h).sqrt()
+    fits = (fw <= 1) & (fh <= 1)
+    first = fits.float().argmax(1, keepdim=True)  # index of the first box that fits
+    fw, fh = fw.gather(1, first).squeeze(1), fh.gather(1, first).squeeze(1)
+    # the fallback: the whole image, its aspect ratio clamped into ``ratio``
+    aspect = w / h
+    fall_w = min(1.0, h * ratio[1] / w) if aspect > ratio[1] else 1.0
+    fall_h = min(1.0, w / (ratio[0] * h)) if aspect < ratio[0] else 1.0
+    ok = fits.any(1)
+    fw = torch.where(ok, fw, torch.full_like(fw, fall_w))
+    fh = torch.where(ok, fh, torch.full_like(fh, fall_h))
+    # centre in normalized coordinates [-1, 1], uniform where the box stays inside
+    cx = (1 - fw) * (2 * torch.rand(b, **opts) - 1) * ok
+    cy = (1 - fh) * (2 * torch.rand(b, **opts) - 1) * ok
+    theta = torch.zeros(b, 2, 3, **opts)
+    theta[:, 0, 0], theta[:, 0, 2] = fw, cx
+    theta[:, 1, 1], theta[:, 1, 2] = fh, cy
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+#: ITU-R BT.601 luma weights of R, G, B (as torchvision's ``rgb_to_grayscale``).
+LUMA = (0.299, 0.587, 0.114)
+#: RGB -> YIQ (NTSC); its first row is the BT.601 luma.
+_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
+
+
+def _per_image(value: Tensor | float, x: Tensor) -> Tensor:
+    """A scalar or (B,) factor shaped (B, 1, 1, 1) to broadcast over images (B, C, H, W)."""
+    return torch.as_tensor(value, dtype=x.dtype, device=x.device).reshape(-1, 1, 1, 1)
+
+
+def grayscale(x: Tensor) -> Tensor:
+    """The BT.601 luma ``0.299 R + 0.587 G + 0.114 B`` (B, 1, H, W) of RGB images (B, 3, H, W);
+    grey images (B, 1, H, W) are returned as they are."""
+    if x.shape[1] == 1:
+        return x
+    weights = torch.tensor(LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * weights).sum(1, keepdim=True)
+
+
+def adjust_brightness(x: Tensor, factor: Tensor | float) -> Tensor:
+    """``clamp(factor x, 0, 1)`` for images (B, C, H, W) in [0, 1]; ``factor`` scalar or (B,)."""
+    return (x * _per_image(factor, x)).clamp(0, 1)
+
+
+def adjust_contrast(x: Tensor, factor: Tensor | float) -> Tensor:
+    """Blend each image with the mean of its luma: ``clamp(m + factor (x - m), 0, 1)``."""
+    mean = grayscale(x).mean(dim=(1, 2, 3), keepdim=True)
+    return (mean + _per_image(factor, x) * (x - mean)).clamp(0, 1)
+
+
+def adjust_saturation(x: Tensor, factor: Tensor | float) -> Tensor:
+    """Blend RGB images (B, 3, H, W) with their luma: ``clamp(g + factor (x - g), 0, 1)``."""
+    gray = grayscale(x)
+    return (gray + _per_image(factor, x) * (x - gray)).clamp(0, 1)
+
+
+def adjust_hue(x: Tensor, shift: Tensor | float) -> Tensor:
+    """Rotate the hue of RGB images (B, 3, H, W) by ``shift`` turns (scalar or (B,); 0.5 is
+    half a turn) and clamp to [0, 1].
+
+    The rotation is of the chroma plane (I, Q) of YIQ space about the luma axis Y, so the luma
+    is unchanged (up to the clamp); torchvision instead shifts the H of HSV, which agrees in
+    direction but not exactly. A shift of 0 is the identity.
+    """
+    yiq = torch.tensor(_YIQ, dtype=torch.float64)
+    to_yiq, to_rgb = yiq.to(x), torch.linalg.inv(yiq).to(x)
+    angle = 2 * math.pi * _per_image(shift, x).flatten()
+    cos, sin = angle.cos(), angle.sin()
+    one, zero = torch.ones_like(cos), torch.zeros_like(cos)
+    rotation = torch.stack([torch.stack([one, zero, zero], -1),
+                            torch.stack([zero, cos, -sin], -1),
+                            torch.stack([zero, sin, cos], -1)], -2)  # (B or 1, 3, 3)
+    matrix = to_rgb @ rotation @ to_yiq
+    return torch.einsum("bij,bjhw->bihw", matrix.expand(len(x), 3, 3), x).clamp(0, 1)
+
+
+def color_jitter(x: Tensor, brightness: float = 0.4, contrast: float = 0.4,
+                 saturation: float = 0.4, hue: float = 0.1, p: float = 0.8) -> Tensor:
+    """Random brightness, contrast, saturation and hue changes, each image with probability
+    ``p`` (as torchvision's ``RandomApply([ColorJitter(...)], p)``).
+
+    The factors are drawn per image: brightness, contrast and saturation factors uniform in
+    ``[max(0, 1 - s), 1 + s]`` for strength ``s``, the hue shift uniform in ``[-hue, hue]``
+    turns (see :func:`adjust_hue`). They are applied in this fixed order (torchvision draws a
+    random order per call). Grey images (B, 1, H, W) get brightness and contrast only.
+
+    Args:
+        x: images (B, C, H, W) in [0, 1], C = 1 or 3.
+        brightness, contrast, saturation: strengths (0: unchanged).
+        hue: largest hue shift in turns, at most 0.5.
+        p: probability that an image is jittered at all.
+
+    Returns:
+        (B, C, H, W) in [0, 1].
+
+    References:
+        Chen, Kornblith, Norouzi & Hinton, "A Simple Framework for Contrastive Learning of
+        Visual Representations", ICML 2020, appendix A (colour distortion of strength s:
+        0.8 s, 0.8 s, 0.8 s, 0.2 s with p = 0.8); SimSiam uses (0.4, 0.4, 0.4, 0.1).
+    """
+    if x.shape[1] not in (1, 3):
+        raise ValueError(f"color_jitter needs grey or RGB images, got {x.shape[1]} channels")
+    b = len(x)
+
+    def factors(strength: float) -> Tensor:
+        return torch.empty(b, device=x.device, dtype=x.dtype).uniform_(max(0.0, 1 - strength),
+                                                                        1 + strength)
+
+    out = x
+    if brightness > 0:
+        out = adjust_brightness(out, factors(brightness))
+    if contrast > 0:
+        out = adjust_contrast(out, factors(contrast))
+    if x.shape[1] == 3 and saturation > 0:
+        out = adjust_saturation(out, factors(saturation))
+    if x.shape[1] == 3 and hue > 0:
+        out = adjust_hue(out, torch.empty(b, device=x.device, dtype=x.dtype).uniform_(-hue, hue))
+    apply = torch.rand(b, 1, 1, 1, device=x.device) < p
+    return torch.where(apply, out, x)
+
+
+def random_grayscale(x: Tensor, p: float = 0.2) -> Tensor:
+    """Replace each RGB image (B, 3, H, W) by its BT.601 luma (in all three channels) with
+    probability ``p``; grey images are returned as they are."""
+    if x.shape[1] == 1:
+        return x
+    apply = torch.rand(len(x), 1, 1, 1, device=x.device) < p
+    return torch.where(apply, grayscale(x).expand_as(x), x)

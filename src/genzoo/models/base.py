@@ -98,6 +98,12 @@ class Method(nn.Module):
         whatever it computes must travel in :meth:`state_for_checkpoint`), e.g. statistics of
         the data that initialize samplers (JEM++'s class Gaussians)."""
 
+    def attach(self, train: Dataset) -> None:
+        """Called with the training split at the start of every ``fit`` (from scratch and on
+        resume), for methods whose evaluation needs the training data itself, e.g. SimSiam's
+        kNN monitor, which classifies validation images by their neighbours in the training
+        set. Keep a reference, not a copy: nothing here is checkpointed."""
+
     def train_step(self, batch: Batch, opt: Optimizers) -> dict[str, float]:
         """One training step; returns the numbers to log (must include ``loss``)."""
         out = self.loss(batch)

@@ -1,0 +1,274 @@
+"""SimSiam: self-supervised representations from two augmented views, without negatives.
+
+Each batch is augmented twice, ``x1, x2 = aug(x), aug(x)``. The encoder f (a backbone to
+``feature_dim`` features, then a projection MLP to ``z`` of size d = ``proj_dim``) and a
+predictor MLP h give ``z_i = f(x_i)`` and ``p_i = h(z_i)``; the loss is the symmetrised negative
+cosine similarity with a stop-gradient on the target::
+
+    D(p, z) = -<p / |p|, z / |z|>,   L = D(p1, stopgrad(z2)) / 2 + D(p2, stopgrad(z1)) / 2
+
+The stop-gradient is what keeps the representation from collapsing to a constant (``model.
+stop_gradient: false`` reproduces the paper's collapse, watched by ``z_std``: the standard
+deviation over the batch of ``z / |z|``, averaged over its d dimensions, about ``1 / sqrt(d)``
+for a healthy representation and 0 for a collapsed one). ``predictor: identity`` is the paper's
+other ablation (it collapses too).
+
+Projector: ``proj_layers`` linear layers of width d, each followed by batch norm, ReLU after
+all but the last (the last BN without affine parameters, as the official code has it).
+Predictor: Linear(d, ``pred_hidden``) - BN - ReLU - Linear(``pred_hidden``, d), a bottleneck
+of d / 4 in the paper. Augmentations, batched on the training device (see
+:mod:`genzoo.data.augment`): random resized crop, left-right flip, colour jitter (brightness and
+contrast only for grey images; plus saturation and hue for RGB) and random greyscale (RGB).
+
+Validation adds ``knn_acc``, the kNN monitor: validation images classified by a weighted vote
+of their ``knn_k`` most similar training images in the encoder's feature space (Wu et al.
+2018), with the training split given by :meth:`SimSiam.attach`. ``features(x)`` gives the
+encoder's features (B, feature_dim) for downstream use. SimSiam has no ``sample``.
+
+Not reproduced: the paper keeps the predictor's learning rate fixed while the rest follows the
+cosine schedule (the training loop schedules every group alike; the paper's ablation shows a
+decayed predictor lr also works, slightly worse).
+
+References:
+    Chen & He, "Exploring Simple Siamese Representation Learning", CVPR 2021 (eq. (1)-(4),
+    Algorithm 1; section 4.1 for the collapse diagnostic; appendix for the CIFAR recipe:
+    ResNet-18 with a 3x3 stem, 2-layer projector, SGD lr 0.03 x batch / 256, weight decay
+    5e-4, momentum 0.9, cosine schedule, 800 epochs, kNN monitor k = 200).
+    Wu, Xiong, Yu & Lin, "Unsupervised Feature Learning via Non-Parametric Instance
+    Discrimination", CVPR 2018 (the weighted kNN classifier).
+
+Example:
+    >>> import genzoo
+    >>> run = genzoo.train("simsiam-mnist", ["train.epochs=1"])   # doctest: +SKIP
+    >>> model = genzoo.load(run)                                  # doctest: +SKIP
+    >>> h = model.features(model.prepare(x_uint8).x)              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genzoo.config import param
+from genzoo.data.augment import color_jitter, random_flip, random_grayscale, random_resized_crop
+from genzoo.data.base import Dataset, DatasetInfo
+from genzoo.errors import ConfigError
+from genzoo.metrics.knn import knn_accuracy
+from genzoo.models.base import Batch, LossOutput, Method
+from genzoo.nets.base import NetConfig
+from genzoo.nets.conv import SmallCNNConfig
+from genzoo.registry import methods
+
+#: training images encoded at once for the kNN feature bank (memory-bounded)
+BANK_CHUNK = 512
+
+
+def negative_cosine(p: Tensor, z: Tensor, stop_gradient: bool = True) -> Tensor:
+    """``D(p, z) = -mean_b cos(p_b, z_b)``, a scalar, for p, z (B, d); with ``stop_gradient``
+    no gradient flows into ``z``.
+
+    References:
+        Chen & He 2021, eq. (1) and (3).
+    """
+    if stop_gradient:
+        z = z.detach()
+    return -F.cosine_similarity(p, z, dim=1).mean()
+
+
+def simsiam_loss(p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor,
+                 stop_gradient: bool = True) -> Tensor:
+    """The symmetrised loss ``D(p1, z2) / 2 + D(p2, z1) / 2`` (a scalar) of predictions and
+    projections (B, d) of two views; in [-1, 1], -1 exactly when every p_i points along the
+    other view's z.
+
+    References:
+        Chen & He 2021, eq. (2) (eq. (4) with the stop-gradient).
+    """
+    return (negative_cosine(p1, z2, stop_gradient) + negative_cosine(p2, z1, stop_gradient)) / 2
+
+
+def collapse_std(z: Tensor) -> Tensor:
+    """Std over the batch of ``z / |z|`` (B, d), averaged over the d dimensions (a scalar).
+
+    0 for a collapsed (constant) output; ``1 / sqrt(d)`` for isotropic Gaussian z (each
+    coordinate of a uniform direction on the sphere has variance 1 / d).
+
+    References:
+        Chen & He 2021, section 4.1 and figure 2 (middle).
+    """
+    return F.normalize(z, dim=1).std(dim=0).mean()
+
+
+def projection_mlp(dims: list[int]) -> nn.Sequential:
+    """Linear - BN - ReLU blocks through ``dims`` (d_0 -> d_1 -> ... -> d_n), the last Linear
+    followed by BN without affine parameters and without ReLU. The Linear layers have no bias
+    (the BN after each removes it).
+
+    References:
+        Chen & He 2021, section 4.1 (projection MLP) and the official code (the last BN).
+    """
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+        last = i == len(dims) - 2
+        layers += [nn.Linear(a, b, bias=False), nn.BatchNorm1d(b, affine=not last)]
+        if not last:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+@dataclass
+class SimSiamConfig:
+    """``model:`` section of a SimSiam preset."""
+
+    encoder: NetConfig = param(
+        default_factory=lambda: SmallCNNConfig(width=32, stages=3, norm="batch"),
+        help="backbone: images -> features of size feature_dim (genzoo list nets)")
+    feature_dim: int = param(512, "size of the backbone's features (the kNN monitor's and "
+                             "features()'s space)", ge=1)
+    proj_dim: int = param(2048, "d: width of the projection MLP and size of z and p", ge=1)
+    proj_layers: int = param(2, "linear layers of the projector (2 for CIFAR, 3 for ImageNet "
+                             "in the paper)", ge=1)
+    pred_hidden: int = param(512, "bottleneck of the predictor MLP (d / 4 in the paper)", ge=1)
+    predictor: Literal["mlp", "identity"] = param(
+        "mlp", "predictor h: the MLP, or the identity (an ablation that collapses)")
+    stop_gradient: bool = param(True, "stop the gradient through the target z (false: the "
+                                "ablation that collapses)")
+    crop_scale: tuple[float, float] = param(
+        (0.2, 1.0), "random resized crop: range of the box's area fraction ([1, 1]: no crop)")
+    flip: float = param(0.5, "probability of a left-right flip", ge=0, le=1)
+    jitter: float = param(0.4, "colour jitter strength s: brightness, contrast and saturation "
+                          "factors in [1 - s, 1 + s], hue shift up to s / 4 turns (grey images: "
+                          "brightness and contrast only; 0: none)", ge=0)
+    jitter_p: float = param(0.8, "probability that an image is colour-jittered", ge=0, le=1)
+    grayscale: float = param(0.2, "probability that an RGB image is made grey", ge=0, le=1)
+    knn_k: int = param(200, "kNN monitor: neighbours per validation image", ge=1)
+    knn_temperature: float = param(0.1, "kNN monitor: temperature T of the exp(sim / T) "
+                                   "vote weights", gt=0)
+    knn_bank: int | None = param(None, "kNN monitor: training items in the feature bank (the "
+                                 "first N of the split; null: all; 0: no monitor)", ge=0)
+
+    def validate(self) -> None:
+        low, high = self.crop_scale
+        if not 0 < low <= high <= 1:
+            raise ConfigError(f"model.crop_scale: expected 0 < min <= max <= 1, got "
+                              f"{list(self.crop_scale)}")
+        if self.jitter * 0.25 > 0.5:
+            raise ConfigError(f"model.jitter: the hue shift s / 4 must be at most half a "
+                              f"turn, so s <= 2; got {self.jitter}")
+
+
+@methods.register("simsiam")
+class SimSiam(Method):
+    """Encoder f = projector(backbone(x)) and predictor h, trained by the SimSiam loss on two
+    augmented views; a representation method (no ``sample``)."""
+
+    Config = SimSiamConfig
+    data_range = (0.0, 1.0)
+    name = "simsiam"
+
+    def __init__(self, cfg: SimSiamConfig, info: DatasetInfo) -> None:
+        super().__init__(cfg, info)
+        if info.kind != "image" or len(info.shape) != 3 or info.shape[0] not in (1, 3):
+            raise ConfigError(f"method 'simsiam' needs grey or RGB images (its augmentations "
+                              f"are image operations); dataset {info.name!r} has items of "
+                              f"shape {info.shape}")
+        d = cfg.proj_dim
+        self.encoder = cfg.encoder.build(info.shape, cfg.feature_dim)
+        self.projector = projection_mlp([cfg.feature_dim] + [d] * cfg.proj_layers)
+        self.predictor: nn.Module = nn.Identity()
+        if cfg.predictor == "mlp":
+            h = cfg.pred_hidden
+            self.predictor = nn.Sequential(nn.Linear(d, h, bias=False), nn.BatchNorm1d(h),
+                                           nn.ReLU(), nn.Linear(h, d))
+        self.train_data: Dataset | None = None
+
+    # ------------------------------------------------------------------ the networks
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Projection z (B, d) and prediction p = h(z) (B, d) of images x (B, C, H, W)."""
+        z = self.projector(self.encoder(x))
+        return z, self.predictor(z)
+
+    @torch.no_grad()
+    def features(self, x: Tensor) -> Tensor:
+        """Encoder features (B, feature_dim) of images x (B, C, H, W) in [0, 1], computed in
+        eval mode (batch-norm running statistics) without gradients."""
+        was_training = self.training
+        self.encoder.eval()
+        try:
+            return self.encoder(x)
+        finally:
+            self.encoder.train(was_training)
+
+    def augment(self, x: Tensor) -> Tensor:
+        """One random view of each image (B, C, H, W) in [0, 1], as configured."""
+        cfg = self.cfg
+        if cfg.crop_scale[0] < 1:
+            x = random_resized_crop(x, cfg.crop_scale)
+        if cfg.flip > 0:
+            x = random_flip(x, cfg.flip)
+        if cfg.jitter > 0 and cfg.jitter_p > 0:
+            s = cfg.jitter
+            x = color_jitter(x, s, s, s, s / 4, cfg.jitter_p)
+        if cfg.grayscale > 0:
+            x = random_grayscale(x, cfg.grayscale)
+        return x
+
+    # ------------------------------------------------------------------ the contract
+    def loss(self, batch: Batch) -> LossOutput:
+        """The SimSiam loss of two augmented views of ``batch.x`` (labels are ignored).
+
+        Metrics: ``cos``, the mean cosine of p and the other view's z (= -loss); ``z_std``,
+        :func:`collapse_std` of the first view's z, and ``z_std_sqrt_d``, that times sqrt(d)
+        (about 1 when healthy, 0 when collapsed).
+        """
+        z1, p1 = self(self.augment(batch.x))
+        z2, p2 = self(self.augment(batch.x))
+        loss = simsiam_loss(p1, p2, z1, z2, self.cfg.stop_gradient)
+        z_std = collapse_std(z1.detach()).item()
+        return LossOutput(loss, {"cos": -loss.item(), "z_std": z_std,
+                                 "z_std_sqrt_d": z_std * math.sqrt(z1.shape[1])})
+
+    def attach(self, train: Dataset) -> None:
+        """Keep (a reference to) the training split: the kNN monitor's labelled bank."""
+        self.train_data = train
+
+    @torch.no_grad()
+    def encode(self, data: Dataset, limit: int | None = None) -> Tensor:
+        """:meth:`features` (N, feature_dim) of the first ``limit`` (default all) stored items
+        of ``data``, without augmentation, ``BANK_CHUNK`` at a time, on the method's device."""
+        n = len(data) if limit is None else min(limit, len(data))
+        chunks = [self.features(self.prepare(data.x[s:min(s + BANK_CHUNK, n)].to(self.device)).x)
+                  for s in range(0, n, BANK_CHUNK)]
+        return torch.cat(chunks) if chunks else torch.empty(0, self.cfg.feature_dim)
+
+    @torch.no_grad()
+    def evaluate(self, batches: Iterable[Batch]) -> dict[str, float]:
+        """The loss metrics averaged over ``batches``, plus ``knn_acc`` (in [0, 1]) when a
+        labelled training split is attached and ``knn_bank`` is not 0: the validation images'
+        :func:`~genzoo.metrics.knn.knn_predict` accuracy against the training bank."""
+        queries: list[Tensor] = []
+        labels: list[Tensor] = []
+        train = self.train_data
+        monitor = (train is not None and train.y is not None and self.cfg.knn_bank != 0
+                   and len(train) > 0 and bool(self.info.num_classes))
+
+        def tap(stream: Iterable[Batch]) -> Iterator[Batch]:
+            for batch in stream:
+                if monitor and batch.y is not None:
+                    queries.append(self.features(batch.x))
+                    labels.append(batch.y)
+                yield batch
+
+        numbers = super().evaluate(tap(batches))
+        if monitor and queries and train is not None and train.y is not None:
+            bank = self.encode(train, self.cfg.knn_bank)
+            numbers["knn_acc"] = knn_accuracy(
+                torch.cat(queries), torch.cat(labels), bank, train.y[:len(bank)].to(bank.device),
+                int(self.info.num_classes or 0), self.cfg.knn_k, self.cfg.knn_temperature)
+        return numbers

@@ -1,0 +1,107 @@
+"""Batch augmentations: the SimSiam views (random resized crop, colour jitter, greyscale)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genzoo.data.augment import (
+    LUMA,
+    adjust_brightness,
+    adjust_contrast,
+    adjust_hue,
+    adjust_saturation,
+    color_jitter,
+    grayscale,
+    random_grayscale,
+    random_resized_crop,
+)
+
+
+def _images(b: int = 6, c: int = 3, size: int = 12, seed: int = 0) -> torch.Tensor:
+    return torch.rand(b, c, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def test_full_area_or_square_ratio_crop_is_the_identity():
+    x = _images(c=1)
+    torch.manual_seed(0)
+    assert torch.allclose(random_resized_crop(x, scale=(1, 1)), x, atol=1e-5)
+    assert torch.allclose(random_resized_crop(x, scale=(1, 1), ratio=(1, 1)), x, atol=1e-5)
+
+
+def test_a_crop_of_a_ramp_is_a_ramp_zoomed_in():
+    # x[i, j] = j: a crop resampled to full size stays constant down columns, increasing along
+    # rows, with steps at most the original's (zoom in, never out) and values inside [0, W-1]
+    w = 16
+    x = torch.arange(w, dtype=torch.float32).expand(8, 1, w, w).contiguous()
+    torch.manual_seed(1)
+    out = random_resized_crop(x, scale=(0.2, 0.6))
+    assert torch.allclose(out, out[:, :, :1].expand_as(out), atol=1e-4)
+    steps = out[:, 0, 0].diff(dim=1)
+    assert (steps > 0).all() and (steps <= 1 + 1e-4).all()
+    assert out.min() >= -1e-4 and out.max() <= w - 1 + 1e-4
+    # a zoom into at most 60% of the area leaves every image's step below sqrt(0.6 * 4/3)
+    assert (steps.mean(1) < (0.6 * 4 / 3) ** 0.5 + 1e-3).all()
+
+
+def test_grayscale_has_equal_channels_holding_the_bt601_luma():
+    x = _images()
+    torch.manual_seed(0)
+    out = random_grayscale(x, p=1.0)
+    luma = LUMA[0] * x[:, 0] + LUMA[1] * x[:, 1] + LUMA[2] * x[:, 2]
+    for c in range(3):
+        assert torch.allclose(out[:, c], luma, atol=1e-6)
+    assert torch.equal(random_grayscale(x, p=0.0), x)
+    grey = _images(c=1)
+    assert torch.equal(random_grayscale(grey, p=1.0), grey)
+
+
+def test_neutral_jitter_factors_are_the_identity():
+    x = _images()
+    assert torch.allclose(adjust_brightness(x, 1.0), x)
+    assert torch.allclose(adjust_contrast(x, 1.0), x, atol=1e-6)
+    assert torch.allclose(adjust_saturation(x, 1.0), x, atol=1e-6)
+    assert torch.allclose(adjust_hue(x, 0.0), x, atol=1e-5)
+    assert torch.allclose(adjust_hue(x, torch.ones(len(x))), x, atol=1e-5)  # a full turn
+    torch.manual_seed(0)
+    assert torch.allclose(color_jitter(x, 0, 0, 0, 0, p=1.0), x)
+    assert torch.equal(color_jitter(x, 0.4, 0.4, 0.4, 0.1, p=0.0), x)
+
+
+def test_jitter_extremes_have_their_closed_forms():
+    x = _images()
+    assert torch.allclose(adjust_saturation(x, 0.0), grayscale(x).expand_as(x), atol=1e-6)
+    flat = adjust_contrast(x, 0.0)  # every pixel is the image's mean luma
+    mean = grayscale(x).mean(dim=(1, 2, 3))
+    assert torch.allclose(flat, mean.view(-1, 1, 1, 1).expand_as(x), atol=1e-6)
+    assert torch.allclose(adjust_brightness(x, 0.5), x * 0.5)
+
+
+def test_hue_rotation_keeps_the_luma_and_rotates_back():
+    # colours near grey stay inside the RGB cube under any rotation, so no clamp interferes
+    x = 0.5 + 0.1 * (_images() - 0.5)
+    shift = torch.linspace(-0.5, 0.5, len(x))
+    rotated = adjust_hue(x, shift)
+    assert torch.allclose(grayscale(rotated), grayscale(x), atol=1e-5)
+    assert not torch.allclose(rotated[0], x[0], atol=1e-3)
+    assert torch.allclose(adjust_hue(rotated, -shift), x, atol=1e-5)
+    third = adjust_hue(adjust_hue(adjust_hue(x, 1 / 3), 1 / 3), 1 / 3)
+    assert torch.allclose(third, x, atol=1e-5)
+
+
+def test_color_jitter_of_grey_images_changes_only_brightness_and_contrast():
+    x = 0.5 * _images(c=1)  # brightness (factor <= 1.4) then never clamps
+    torch.manual_seed(0)
+    out = color_jitter(x, 0.4, 0.4, 0.4, 0.1, p=1.0)
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+    assert not torch.allclose(out, x)
+    # brightness and contrast are affine per image (up to the final clamp): out = a x + b
+    flat_x, flat_out = x.flatten(1), out.flatten(1)
+    inside = (flat_out > 1e-4) & (flat_out < 1 - 1e-4)
+    for i in range(len(x)):
+        xs, ys = flat_x[i][inside[i]], flat_out[i][inside[i]]
+        design = torch.stack([xs, torch.ones_like(xs)], 1)
+        coef = torch.linalg.lstsq(design, ys[:, None]).solution
+        assert torch.allclose(design @ coef, ys[:, None], atol=1e-5)
+    with pytest.raises(ValueError, match="grey or RGB"):
+        color_jitter(torch.rand(2, 2, 4, 4))

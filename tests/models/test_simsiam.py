@@ -1,0 +1,168 @@
+"""SimSiam family: the loss and its stop-gradient, the collapse diagnostic, the kNN monitor,
+the ResNet-18 backbone, presets, and a tiny ``genzoo train`` / ``genzoo eval`` run."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from genzoo.cli import main
+from genzoo.config import build_run_config, resolve_config
+from genzoo.data.base import DatasetInfo
+from genzoo.errors import ConfigError
+from genzoo.models.simsiam import SimSiam, SimSiamConfig, collapse_std, simsiam_loss
+from genzoo.nets.conv import SmallCNNConfig
+from genzoo.nets.resnet18 import ResNet18Config
+from genzoo.runs import build_method, load_data
+
+TINY_MODEL = {"encoder": {"name": "cnn", "width": 4, "stages": 1, "norm": "batch"},
+              "feature_dim": 8, "proj_dim": 8, "pred_hidden": 4, "knn_k": 5}
+NO_AUGMENT = {"crop_scale": [1.0, 1.0], "flip": 0.0, "jitter": 0.0, "grayscale": 0.0}
+TINY = ["data.name=digits", "data.limit=64", "data.val_limit=32", "model.encoder.width=4",
+        "model.encoder.stages=1", "model.feature_dim=8", "model.proj_dim=8",
+        "model.pred_hidden=4", "model.knn_k=5", "train.epochs=null", "train.steps=4",
+        "train.batch_size=16", "train.eval_every=2", "train.log_every=1", "train.lr=0.01"]
+
+
+def _digits(**model):
+    cfg = build_run_config({"method": "simsiam", "name": "t", "model": {**TINY_MODEL, **model},
+                            "data": {"name": "digits", "limit": 64, "val_limit": 32},
+                            "train": {"steps": 1}})
+    train, val = load_data(cfg, "train", 64), load_data(cfg, "test", 32)
+    torch.manual_seed(0)
+    return build_method(cfg, train.info), train, val
+
+
+def _batches(method, data, size=16):
+    for s in range(0, len(data), size):
+        yield method.prepare(data.x[s:s + size], data.y[s:s + size])
+
+
+# ----------------------------------------------------------------------------- the loss
+def test_loss_is_minus_one_for_equal_views_and_an_identity_predictor():
+    method, train, _ = _digits(predictor="identity", **NO_AUGMENT)
+    batch = method.prepare(train.x[:16], train.y[:16])
+    for training in (True, False):
+        method.train(training)
+        out = method.loss(batch)
+        assert out.loss.item() == pytest.approx(-1.0, abs=1e-6)
+        assert out.metrics["cos"] == pytest.approx(1.0, abs=1e-6)
+    z = torch.randn(10, 6)
+    assert simsiam_loss(z, z, z, z).item() == pytest.approx(-1.0, abs=1e-6)
+    assert simsiam_loss(-z, -z, 3 * z, z).item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_stop_gradient_keeps_the_target_branch_out_of_the_graph():
+    g = torch.Generator().manual_seed(0)
+    p1, p2, z1, z2 = (torch.randn(8, 5, generator=g).requires_grad_() for _ in range(4))
+    simsiam_loss(p1, p2, z1, z2, stop_gradient=True).backward()
+    assert z1.grad is None and z2.grad is None
+    assert p1.grad.abs().sum() > 0 and p2.grad.abs().sum() > 0
+    simsiam_loss(p1, p2, z1, z2, stop_gradient=False).backward()
+    assert z1.grad.abs().sum() > 0 and z2.grad.abs().sum() > 0
+
+
+def test_with_an_identity_predictor_the_stop_gradient_halves_every_gradient():
+    # L = -(cos(z1, sg z2) + cos(z2, sg z1)) / 2 back-propagates half of -cos(z1, z2) into
+    # each z; without it both terms do. Same views (same seed): the gradients differ by 2x.
+    grads = {}
+    for stop in (True, False):
+        method, train, _ = _digits(predictor="identity", stop_gradient=stop)
+        method.train()
+        torch.manual_seed(1)
+        method.loss(method.prepare(train.x[:16], train.y[:16])).loss.backward()
+        grads[stop] = [p.grad.clone() for p in method.parameters()]
+    for half, full in zip(grads[True], grads[False], strict=True):
+        assert torch.allclose(2 * half, full, atol=1e-6, rtol=1e-4)
+    assert any(g.abs().sum() > 0 for g in grads[True])
+
+
+def test_collapse_std_is_zero_when_collapsed_and_one_over_sqrt_d_when_isotropic():
+    d = 64
+    assert collapse_std(torch.randn(1, d).expand(512, d) * 3).item() == pytest.approx(0, abs=1e-6)
+    z = torch.randn(20000, d, generator=torch.Generator().manual_seed(0)) * 5 + 0.0
+    assert collapse_std(z).item() == pytest.approx(1 / math.sqrt(d), rel=0.02)
+
+
+def test_loss_logs_the_collapse_diagnostics():
+    method, train, _ = _digits()
+    out = method.loss(method.prepare(train.x[:16], train.y[:16]))
+    m = out.metrics
+    assert set(m) == {"cos", "z_std", "z_std_sqrt_d"}
+    assert m["cos"] == pytest.approx(-out.loss.item())
+    assert m["z_std_sqrt_d"] == pytest.approx(m["z_std"] * math.sqrt(8))
+    assert 0 < m["z_std"] <= 1
+
+
+# ----------------------------------------------------------------------------- kNN monitor
+def test_knn_monitor_appears_after_attach_and_finds_each_item_itself():
+    method, train, val = _digits()
+    method.eval()
+    assert "knn_acc" not in method.evaluate(_batches(method, val))
+    method.attach(train)
+    numbers = method.evaluate(_batches(method, val))
+    assert 0 <= numbers["knn_acc"] <= 1 and {"loss", "cos", "z_std"} <= set(numbers)
+    # with the validation set as its own bank and k = 1, every image is its own neighbour:
+    # the bank is encoded without augmentation, in the range the batches are in
+    method.cfg.knn_k = 1
+    method.attach(val)
+    assert method.evaluate(_batches(method, val))["knn_acc"] == 1.0
+    method.cfg.knn_bank = 0
+    assert "knn_acc" not in method.evaluate(_batches(method, val))
+
+
+def test_features_are_the_encoder_output_in_eval_mode_without_grad():
+    method, train, _ = _digits()
+    method.train()
+    x = method.prepare(train.x[:5]).x
+    h = method.features(x)
+    assert h.shape == (5, 8) and not h.requires_grad and method.training
+    method.eval()
+    assert torch.equal(h, method.encoder(x))
+    assert torch.equal(method.encode(train, limit=5), h)
+
+
+# ----------------------------------------------------------------------------- config, nets
+def test_bad_settings_are_config_errors():
+    with pytest.raises(ConfigError, match="crop_scale"):
+        _digits(crop_scale=[0.6, 0.2])
+    vectors = DatasetInfo("toy", (2,), None, None, "vector")
+    with pytest.raises(ConfigError, match="needs grey or RGB images"):
+        SimSiam(SimSiamConfig(encoder=SmallCNNConfig(width=4)), vectors)
+
+
+def test_resnet18_shapes_and_size():
+    net = ResNet18Config(width=4).build((3, 32, 32), 16)
+    assert net(torch.randn(2, 3, 32, 32)).shape == (2, 16)
+    assert net.features(torch.randn(2, 3, 32, 32)).shape == (2, 32)
+    assert ResNet18Config(width=4).build((1, 28, 28), 10)(torch.randn(2, 1, 28, 28)).shape \
+        == (2, 10)
+    standard = ResNet18Config(width=64).build((3, 32, 32), 10)
+    assert sum(p.numel() for p in standard.parameters()) == 11_173_962
+    with pytest.raises(ConfigError, match="image inputs"):
+        ResNet18Config().build((5,), 10)
+
+
+@pytest.mark.parametrize("preset", ["simsiam-fashion", "simsiam-mnist", "simsiam-cifar10"])
+def test_presets_resolve(preset):
+    cfg = resolve_config(preset)
+    assert cfg.method == "simsiam" and cfg.data.val_split == "test"
+    assert cfg.train.best_metric == "knn_acc" and cfg.train.best_mode == "max"
+
+
+# ----------------------------------------------------------------------------- end to end
+def test_train_then_eval_reports_knn_accuracy(tmp_path):
+    runs = tmp_path / "runs"
+    assert main(["--quiet", "train", "simsiam-mnist", *TINY, "--runs-dir", str(runs)]) == 0
+    run = runs / "simsiam-mnist"
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all("z_std" in r for r in lines if r.get("split") == "train")
+    val = [r for r in lines if r.get("split") == "val"]
+    assert len(val) == 2 and all(0 <= r["knn_acc"] <= 1 for r in val)
+    assert (run / "checkpoints" / "best.pt").is_file()
+    assert main(["--quiet", "eval", str(run), "--checkpoint", "best"]) == 0
+    numbers = json.loads((run / "eval.json").read_text())
+    assert 0 <= numbers["test/knn_acc"] <= 1 and "test/loss" in numbers
