@@ -188,3 +188,16 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
     wa, wb, wc = (_state(r)["model"] for r in (a, b, c))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+
+
+def test_attach_gets_the_training_split_from_scratch_and_on_resume(tmp_path, monkeypatch):
+    from genzoo.models.classifier import Classifier
+
+    seen: list[int] = []
+    monkeypatch.setattr(Classifier, "attach", lambda self, data: seen.append(len(data)),
+                        raising=False)
+    overrides = ["train.epochs=null", "data.limit=40", "train.batch_size=8"]
+    run = train("clf-digits", [*overrides, "train.steps=2"], runs_dir=tmp_path, quiet=True)
+    train("clf-digits", [*overrides, "train.steps=4"], runs_dir=tmp_path, name=run.name,
+          resume=True, quiet=True)
+    assert seen == [40, 40]
