@@ -37,7 +37,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -226,17 +226,15 @@ class VQVAE(Method):
     def evaluate(self, batches: Iterable[Batch]) -> dict[str, float]:
         """Mean loss metrics over the batches, with ``perplexity`` and ``codes_used`` of the
         whole split's assignments (not the mean of per-batch values)."""
-        totals: dict[str, float] = {}
         counts = torch.zeros(self.cfg.codebook_size, device=self.device, dtype=torch.long)
-        n = 0
-        for batch in batches:
-            out = self.loss(batch)
-            counts += torch.bincount(self.encode(batch.x).flatten(),
-                                     minlength=self.cfg.codebook_size)
-            for key, value in {"loss": out.loss.item(), **out.metrics}.items():
-                totals[key] = totals.get(key, 0.0) + value * len(batch.x)
-            n += len(batch.x)
-        numbers = {k: v / max(n, 1) for k, v in totals.items()}
+
+        def tap(stream: Iterable[Batch]) -> Iterator[Batch]:
+            for batch in stream:
+                counts.add_(torch.bincount(self.encode(batch.x).flatten(),
+                                           minlength=self.cfg.codebook_size))
+                yield batch
+
+        numbers = super().evaluate(tap(batches))
         numbers.update(perplexity=perplexity(counts), codes_used=float((counts > 0).sum()))
         return numbers
 
