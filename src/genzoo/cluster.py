@@ -50,7 +50,7 @@ from genzoo.data.transforms import to_float
 from genzoo.errors import UserError
 from genzoo.evaluate import merge_json
 from genzoo.judges import JUDGE_PRESETS
-from genzoo.metrics.classification import evaluate_accuracy
+from genzoo.metrics.classification import apply_in_batches, evaluate_accuracy
 from genzoo.metrics.clustering import cluster_to_class, contingency, hungarian_accuracy
 from genzoo.runs import build_method, load, load_data, read_run_config
 
@@ -81,15 +81,10 @@ def parse_ks(text: str) -> list[int]:
     return sorted(set(ks))
 
 
-@torch.no_grad()
 def extract_features(method, data: Dataset, batch_size: int = 500) -> np.ndarray:
     """``method.features`` of every item of ``data``: (N, F) float32."""
-    method.eval()
-    out = []
-    for start in range(0, len(data), batch_size):
-        x = method.prepare(data.x[start:start + batch_size].to(method.device)).x
-        out.append(method.features(x).float().cpu())
-    return torch.cat(out).numpy()
+    return apply_in_batches(method, data, lambda x: method.features(x).float(),
+                            batch_size).numpy()
 
 
 def pixels(data: Dataset) -> np.ndarray:

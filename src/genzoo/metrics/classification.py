@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -16,21 +17,29 @@ from genzoo.data.base import Dataset
 
 
 @torch.no_grad()
-def predict_logits(model: Any, data: Dataset, batch_size: int = 512) -> Tensor:
-    """Logits (N, K) of a classifier-like method over ``data`` (in eval mode, on its device).
-
-    ``model`` needs ``prepare(x, y)`` (stored items to its input range) and ``__call__`` giving
-    logits, as :class:`genzoo.models.classifier.Classifier` has.
-    """
+def apply_in_batches(model: Any, data: Dataset, fn: Callable[[Tensor], Tensor],
+                     batch_size: int = 512) -> Tensor:
+    """``fn`` over the stored items of ``data``, ``batch_size`` at a time: each batch mapped to
+    the model's input range (``model.prepare``) on its device, in eval mode (the mode is
+    restored after); the outputs concatenated on the CPU (an empty tensor for no items)."""
     was_training = model.training
     model.eval()
     device = model.device
     out = []
     for start in range(0, len(data), batch_size):
         batch = model.prepare(data.x[start:start + batch_size].to(device))
-        out.append(model(batch.x).float().cpu())
+        out.append(fn(batch.x).cpu())
     model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, 0)
+
+
+def predict_logits(model: Any, data: Dataset, batch_size: int = 512) -> Tensor:
+    """Logits (N, K) of a classifier-like method over ``data`` (in eval mode, on its device).
+
+    ``model`` needs ``prepare(x, y)`` (stored items to its input range) and ``__call__`` giving
+    logits, as :class:`genzoo.models.classifier.Classifier` has.
+    """
+    return apply_in_batches(model, data, lambda x: model(x).float(), batch_size)
 
 
 def evaluate_accuracy(model: Any, data: Dataset, batch_size: int = 512) -> float:

@@ -15,19 +15,15 @@ import torch
 from matplotlib.figure import Figure
 
 from genzoo.data.base import Dataset
+from genzoo.metrics.classification import apply_in_batches
 from genzoo.viz._io import atomic_write_bytes, figure_png_bytes
 from genzoo.viz.grid import save_image_grid
 
 
-@torch.no_grad()
 def code_counts(method: Any, data: Dataset, batch_size: int = 500) -> np.ndarray:
     """How many latent cells of ``data`` are assigned to each code: (K,) int64."""
-    counts = torch.zeros(method.cfg.codebook_size, dtype=torch.long)
-    for start in range(0, len(data.x), batch_size):
-        x = method.prepare(data.x[start:start + batch_size].to(method.device)).x
-        counts += torch.bincount(method.encode(x).flatten().cpu(),
-                                 minlength=method.cfg.codebook_size)
-    return counts.numpy()
+    codes = apply_in_batches(method, data, method.encode, batch_size)
+    return np.bincount(codes.flatten().numpy(), minlength=method.cfg.codebook_size)
 
 
 @torch.no_grad()
