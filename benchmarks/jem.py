@@ -12,7 +12,7 @@ Parts (each trains from scratch on this machine's CPU, one training at a time, t
 
 Minutes are the training loop's wall clock on this machine (2 cores, 2 threads).
 
-Run: ``python benchmarks/jem.py [--runs-dir DIR] [--only mnist,fashion]``
+Run: ``python benchmarks/jem.py [--runs-dir DIR] [--only mnist,fashion] [--resume]``
 (writes benchmarks/results/jem.json, merging the parts it ran into what is there).
 """
 
@@ -30,8 +30,11 @@ from common import check, run_parts
 PARTS = ("mnist", "fashion")
 
 
+RESUME = False  # --resume: keep the finished runs already in --runs-dir
+
+
 def _lab(out: Path, preset: str, variants: tuple[str, ...]) -> dict[str, dict]:
-    compare_jem(out, preset=preset, variants=variants)
+    compare_jem(out, preset=preset, variants=variants, resume=RESUME)
     results = json.loads((out / "results.json").read_text())["variants"]
     for r in results.values():
         r["train_wall_minutes"] = last_train_record(out / r["run"])["time"] / 60
@@ -63,7 +66,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs-dir", type=Path, default=Path("runs/benchmark-jem"))
     parser.add_argument("--only", default=",".join(PARTS))
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs already in --runs-dir (finished ones are not "
+                        "trained again; every run is evaluated again)")
     args = parser.parse_args()
+    global RESUME
+    RESUME = args.resume
     run_parts("jem", {p: globals()[f"part_{p}"] for p in PARTS}, args.only, args.runs_dir)
 
 if __name__ == "__main__":

@@ -141,3 +141,22 @@ def test_compare_jem_lab_end_to_end(tmp_path):
     page = (out / "report.html").read_text()
     assert "Same budget" in page and "jem++" in page
     assert main(["compare", "jem", "--preset", "ebm-mnist", "--out", str(out)]) == 2
+
+    # --resume keeps the finished runs: no new directories, logs and weights untouched
+    runs = sorted(p.name for p in (out / "runs").iterdir())
+    before = {r: ((out / "runs" / r / "metrics.jsonl").read_text(),
+                  (out / "runs" / r / "checkpoints" / "last.pt").read_bytes()) for r in runs}
+    assert main(["--quiet", "compare", "jem", "--preset", "jem-mnist", *TINY, "--samples", "20",
+                 "--out", str(out), "--resume"]) == 0
+    assert sorted(p.name for p in (out / "runs").iterdir()) == runs
+    assert before == {r: ((out / "runs" / r / "metrics.jsonl").read_text(),
+                          (out / "runs" / r / "checkpoints" / "last.pt").read_bytes())
+                      for r in runs}
+    again = json.loads((out / "results.json").read_text())["variants"]
+    assert {v: r["test/acc"] for v, r in again.items()} == \
+        {v: r["test/acc"] for v, r in results.items()}
+    # ... and refuses runs saved with other settings, before training anything
+    assert main(["--quiet", "compare", "jem", "--preset", "jem-mnist", *TINY, "train.lr=2e-3",
+                 "--samples", "20", "--out", str(out), "--resume"]) == 2
+    assert before["jem"][0] == (out / "runs" / "jem" / "metrics.jsonl").read_text()
+    assert main(["compare", "toy2d", "--resume", "--out", str(tmp_path / "t")]) == 2

@@ -145,6 +145,10 @@ def _parser() -> argparse.ArgumentParser:
                    "ebm-init and jem: 1000 for the judge)")
     s.add_argument("--workers", type=int, default=2,
                    help="trainings run at once in separate processes (1: sequential)")
+    s.add_argument("--resume", action="store_true",
+                   help="ebm-init, jem, gan: continue the runs already in --out (finished ones "
+                   "are kept, interrupted ones continue from their last checkpoint; a run "
+                   "saved with other settings is refused)")
 
     s = sub.add_parser("cluster", help="pseudo-labels from a VQ-VAE's codes or SimSiam's "
                        "features: KMeans over K (silhouette), accuracy vs raw pixels, t-SNE, "
@@ -247,25 +251,29 @@ def run(argv: list[str]) -> int:
         out = args.out or Path(f"runs/compare-{args.lab}")
         if args.samples is not None and args.samples < 10:
             raise UserError(f"--samples: expected at least 10, got {args.samples}")
+        if args.resume and args.lab == "toy2d":
+            raise UserError("--resume: only the ebm-init, jem and gan labs resume their runs")
         if args.lab == "ebm-init":
             from genzoo.ebm_study import compare_ebm_init
 
             print(compare_ebm_init(out, preset=args.preset or "ebm-mnist",
                                    overrides=args.overrides, num_samples=args.samples or 1000,
-                                   quiet=args.quiet))
+                                   quiet=args.quiet, resume=args.resume))
             return 0
         if args.lab == "gan":
             from genzoo.gan_study import DEFAULT_PRESETS, compare_gans
 
             presets = args.preset.split(",") if args.preset else DEFAULT_PRESETS
             print(compare_gans(out, presets=presets, overrides=args.overrides,
-                               num_samples=args.samples or 1000, quiet=args.quiet))
+                               num_samples=args.samples or 1000, quiet=args.quiet,
+                               resume=args.resume))
             return 0
         if args.lab == "jem":
             from genzoo.jem_study import compare_jem
 
             print(compare_jem(out, preset=args.preset or "jem-mnist", overrides=args.overrides,
-                              num_samples=args.samples or 1000, quiet=args.quiet))
+                              num_samples=args.samples or 1000, quiet=args.quiet,
+                              resume=args.resume))
             return 0
         from genzoo.compare import Protocol, compare_toy2d
 

@@ -70,7 +70,8 @@ def _seconds_per_step(run: Path) -> float | None:
 
 def compare_ebm_init(out_dir: Path | str, *, preset: str = "ebm-mnist",
                      overrides: Sequence[str] = (), variants: Sequence[str] = tuple(VARIANTS),
-                     num_samples: int = 1000, quiet: bool = False) -> Path:
+                     num_samples: int = 1000, quiet: bool = False,
+                     resume: bool = False) -> Path:
     """Train and compare the variants; returns ``out_dir/report.html`` (and ``results.json``).
 
     Args:
@@ -80,6 +81,8 @@ def compare_ebm_init(out_dir: Path | str, *, preset: str = "ebm-mnist",
         variants: a subset of :data:`VARIANTS`.
         num_samples: samples scored by the judge per variant.
         quiet: no progress bars.
+        resume: continue the runs already in ``out_dir/runs`` (see
+            :func:`genzoo.studies.train_variants`) instead of training new ones.
     """
     from genzoo.evaluate import evaluate_run
     from genzoo.viz import Section, write_report
@@ -91,7 +94,8 @@ def compare_ebm_init(out_dir: Path | str, *, preset: str = "ebm-mnist",
     out = Path(out_dir)
     results: dict[str, dict] = {}
     for variant, cfg, run in train_variants(configs, out,
-                                            f"genzoo compare ebm-init --preset {preset}", quiet):
+                                            f"genzoo compare ebm-init --preset {preset}", quiet,
+                                            resume):
         numbers = evaluate_run(run, num_samples=num_samples, figures=False)
         s = cfg.model.sampler
         results[variant] = {

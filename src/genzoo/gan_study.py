@@ -54,7 +54,7 @@ def stability(run: Path) -> dict[str, float]:
 
 def compare_gans(out_dir: Path | str, *, presets: Sequence[str] = DEFAULT_PRESETS,
                  overrides: Sequence[str] = (), num_samples: int = 1000,
-                 quiet: bool = False) -> Path:
+                 quiet: bool = False, resume: bool = False) -> Path:
     """Train and compare GAN presets; returns ``out_dir/report.html`` (and ``results.json``).
 
     Args:
@@ -63,6 +63,8 @@ def compare_gans(out_dir: Path | str, *, presets: Sequence[str] = DEFAULT_PRESET
         overrides: ``key=value`` applied to every preset.
         num_samples: samples scored by the judge per run.
         quiet: no progress bars.
+        resume: continue the runs already in ``out_dir/runs`` (see
+            :func:`genzoo.studies.train_variants`) instead of training new ones.
     """
     from genzoo.evaluate import evaluate_run
     from genzoo.gan_analysis import ANALYSES, analyze_gan_run
@@ -83,7 +85,7 @@ def compare_gans(out_dir: Path | str, *, presets: Sequence[str] = DEFAULT_PRESET
     out = Path(out_dir)
     results: dict[str, dict] = {}
     command = f"genzoo compare gan --preset {','.join(presets)}"
-    for preset, _, run in train_variants(configs, out, command, quiet):
+    for preset, _, run in train_variants(configs, out, command, quiet, resume):
         numbers = evaluate_run(run, num_samples=num_samples)
         numbers.update(analyze_gan_run(run, ANALYSES))
         results[preset] = {"run": str(run.relative_to(out)),

@@ -76,7 +76,7 @@ def _classifier_samples(run: Path, n: int, steps: int) -> dict[str, float]:
 
 def compare_jem(out_dir: Path | str, *, preset: str = "jem-mnist", overrides: Sequence[str] = (),
                 variants: Sequence[str] = VARIANTS, num_samples: int = 1000,
-                quiet: bool = False) -> Path:
+                quiet: bool = False, resume: bool = False) -> Path:
     """Train and compare the variants; returns ``out_dir/report.html`` (and ``results.json``).
 
     Args:
@@ -86,6 +86,8 @@ def compare_jem(out_dir: Path | str, *, preset: str = "jem-mnist", overrides: Se
         variants: a subset of :data:`VARIANTS`.
         num_samples: class-conditional samples scored by the judge per variant.
         quiet: no progress bars.
+        resume: continue the runs already in ``out_dir/runs`` (see
+            :func:`genzoo.studies.train_variants`) instead of training new ones.
     """
     from genzoo.evaluate import evaluate_run
     from genzoo.jem_analysis import ANALYSES, analyze_run
@@ -98,7 +100,7 @@ def compare_jem(out_dir: Path | str, *, preset: str = "jem-mnist", overrides: Se
     out = Path(out_dir)
     results: dict[str, dict] = {}
     for variant, cfg, run in train_variants(configs, out, f"genzoo compare jem --preset {preset}",
-                                            quiet):
+                                            quiet, resume):
         numbers = evaluate_run(run, num_samples=num_samples)
         if variant == "classifier":
             steps = resolve_config(preset, list(overrides)).model.sampler.sample_steps

@@ -16,17 +16,43 @@ def check_variants(variants: Sequence[str], known: Sequence[str]) -> None:
         raise UserError(f"unknown variant {unknown[0]!r}; choose from {', '.join(known)}")
 
 
-def train_variants(configs: dict, out: Path, command: str,
-                   quiet: bool) -> Iterator[tuple[str, object, Path]]:
+def train_variants(configs: dict, out: Path, command: str, quiet: bool,
+                   resume: bool = False) -> Iterator[tuple[str, object, Path]]:
     """Train each ``{variant: RunConfig}`` into ``out/runs`` in turn, yielding
     ``(variant, config, run directory)`` after each; ``command`` (the lab's command line) is
-    recorded in every run."""
-    from genzoo.runs import train
+    recorded in every run.
 
+    With ``resume``, a variant whose run ``out/runs/<name>`` exists is continued from its last
+    checkpoint (a finished run is kept as it is) instead of trained again in a new directory;
+    a run saved with a different config is refused (UserError), so a study never mixes
+    variants trained under different settings.
+    """
+    from genzoo.runs import read_run_config, train
+
+    if resume:  # check every variant before any training starts
+        for cfg in configs.values():
+            if (out / "runs" / cfg.name / "config.yaml").is_file():
+                _check_same_config(read_run_config(out / "runs" / cfg.name), cfg,
+                                   out / "runs" / cfg.name)
     for variant, cfg in configs.items():
-        run = train(cfg, runs_dir=out / "runs", quiet=quiet,
+        run = train(cfg, runs_dir=out / "runs", quiet=quiet, resume=resume,
                     command=f"{command} (variant {variant})")
         yield variant, cfg, run
+
+
+def _check_same_config(saved, cfg, run: Path) -> None:
+    """UserError naming the first config key where a saved run differs from ``cfg``."""
+    def flat(d: dict, prefix: str = "") -> dict:
+        items: dict = {}
+        for k, v in d.items():
+            items.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+        return items
+
+    a, b = flat(saved.to_dict()), flat(cfg.to_dict())
+    diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    if diff:
+        raise UserError(f"cannot resume {run}: it was trained with {diff[0]}={a.get(diff[0])!r}, "
+                        f"this study uses {b.get(diff[0])!r}; choose another --out")
 
 
 def last_train_record(run: Path) -> dict:
