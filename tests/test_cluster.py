@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from genzoo.cli import main
-from genzoo.cluster import parse_ks
+from genzoo.cluster import kmeans_sweep, parse_ks
 from genzoo.errors import UserError
 from genzoo.metrics.clustering import (
     cluster_to_class,
@@ -87,6 +87,52 @@ def test_cluster_a_vqvae_run_end_to_end(tmp_path):
         assert (run / "figures" / name).is_file()
     captions = json.loads((run / "figures" / "captions.json").read_text())
     assert "cluster-tsne.png" in captions
+
+
+def _rings(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two concentric noisy rings (radii 1 and 3) in 2-D and which ring each point is on."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    angle = rng.uniform(0, 2 * np.pi, n)
+    radius = 1.0 + 2.0 * labels + rng.normal(0, 0.1, n)
+    return np.stack([radius * np.cos(angle), radius * np.sin(angle)], 1), labels
+
+
+def test_spectral_clustering_separates_rings_that_kmeans_cuts_across():
+    points, labels = _rings(600)
+    common = dict(silhouette_size=200, seed=0, n_init=3, desc="", quiet=True)
+    plain = kmeans_sweep(points, labels, [2], 2, fit_limit=600, **common)
+    # K = 2 KMeans splits the plane by a line through the centre: about half of each ring
+    assert plain.accuracy[0] < 0.75
+    spectral = kmeans_sweep(points, labels, [2], 2, fit_limit=600, neighbors=10, **common)
+    assert spectral.accuracy[0] == 1.0
+    # fitted on a subsample, every other point takes the cluster of its nearest fit point
+    part = kmeans_sweep(points, labels, [2, 3], 2, fit_limit=300, neighbors=10, **common)
+    assert part.accuracy[0] == 1.0 and part.clusters[2].shape == (600,)
+    assert part.clusters[3].max() == 2 and np.isfinite(part.silhouette).all()
+
+
+def test_cluster_spectral_reports_the_pixel_baselines(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert main(["--quiet", "train", "vqvae-mnist", "data.name=digits", "data.limit=200",
+                 "data.val_split=null", "model.width=8", "model.stages=2", "model.codebook_size=16",
+                 "model.latent_dim=4", "train.epochs=null", "train.steps=5",
+                 "train.batch_size=32", "--runs-dir", str(runs)]) == 0
+    run = runs / "vqvae-mnist"
+    assert main(["--quiet", "cluster", str(run), "--ks", "9-10", "--tsne", "0", "--limit", "200",
+                 "--no-classifier", "--embed", "spectral", "--neighbors", "8"]) == 0
+    numbers = json.loads((run / "eval.json").read_text())
+    for key in ("accuracy", "pixels_accuracy", "pixels_spectral_accuracy"):
+        assert 0.1 < numbers[f"cluster/{key}"] <= 1.0, key
+    detail = json.loads((run / "cluster.json").read_text())
+    assert detail["embed"] == "spectral" and set(detail) >= {"pixels", "pixels_spectral"}
+    capsys.readouterr()
+    assert main(["--quiet", "cluster", str(run), "--embed", "umap", "--no-classifier"]) == 2
+    assert main(["--quiet", "cluster", str(run), "--embed", "spectral", "--neighbors", "1",
+                 "--no-classifier"]) == 2
+    assert main(["--quiet", "cluster", str(run), "--embed", "spectral", "--limit", "12",
+                 "--ks", "10", "--no-classifier"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 3
 
 
 def test_cluster_refuses_a_run_without_features(tmp_path, capsys):

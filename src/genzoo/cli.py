@@ -165,6 +165,10 @@ def _parser() -> argparse.ArgumentParser:
                    "and on pseudo labels (default: the dataset's judge preset)")
     s.add_argument("--no-classifier", action="store_true", help="skip the classifiers")
     s.add_argument("--classifier-epochs", type=int, default=3)
+    s.add_argument("--embed", default="none", help="none: KMeans on the features; spectral: "
+                   "spectral clustering (KMeans on the kNN-graph Laplacian eigenvectors)")
+    s.add_argument("--neighbors", type=int, default=30, help="k of the kNN graph of --embed "
+                   "spectral")
     s.add_argument("--seed", type=int, default=0)
 
     s = sub.add_parser("report", help="write an HTML report of one or more runs")
@@ -291,8 +295,8 @@ def run(argv: list[str]) -> int:
         numbers = cluster_run(args.run, ks=parse_ks(args.ks), k=args.k, limit=args.limit,
                               fit_limit=args.fit_limit, tsne=args.tsne,
                               classifier=None if args.no_classifier else args.classifier,
-                              classifier_epochs=args.classifier_epochs, seed=args.seed,
-                              quiet=args.quiet)
+                              classifier_epochs=args.classifier_epochs, embed=args.embed,
+                              neighbors=args.neighbors, seed=args.seed, quiet=args.quiet)
         print(json.dumps(numbers, indent=2))
     elif args.verb == "report":
         from genzoo.viz.report import write_report

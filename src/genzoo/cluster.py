@@ -6,7 +6,13 @@ SimSiam's encoder output), on the training split:
 1. KMeans (scikit-learn, k-means++ starts) for each K of a range, on the features and, as the
    baseline, on the raw pixels; silhouette score (on a subsample) and Hungarian accuracy
    against the true labels for each K; the best K is the one of highest silhouette on the
-   features (``--k`` fixes it instead).
+   features (``--k`` fixes it instead). With ``--embed spectral`` the features are clustered
+   as in spectral clustering (Ng, Jordan & Weiss): KMeans on the first K eigenvectors of the
+   normalized Laplacian of their symmetrized k-nearest-neighbour graph (``--neighbors``),
+   rows scaled to unit length; the graph is built on the fit subsample and every other item
+   takes the cluster of its nearest fit item. The raw pixels are then clustered both ways
+   (plain KMeans stays the baseline; ``pixels_spectral`` shows what the embedding alone
+   gives).
 2. Pseudo-labels: the clusters of every training item at that K; the cluster-by-class table
    (the distribution of the true labels inside each cluster) as counts and as shares.
 3. t-SNE of a subsample of the features, coloured by the true labels and by the pseudo-labels.
@@ -25,6 +31,8 @@ References:
     Rousseeuw, "Silhouettes: a graphical aid to the interpretation and validation of cluster
     analysis", J. Comput. Appl. Math. 20, 1987.
     van der Maaten & Hinton, "Visualizing Data using t-SNE", JMLR 9, 2008.
+    Ng, Jordan & Weiss, "On Spectral Clustering: Analysis and an algorithm", NIPS 2001;
+    Belkin & Niyogi, "Laplacian Eigenmaps", Neural Computation 15, 2003 (the embedding).
 
 Example::
 
@@ -92,25 +100,59 @@ def pixels(data: Dataset) -> np.ndarray:
     return to_float(data.x, data.info.value_range, (0.0, 1.0)).flatten(1).numpy()
 
 
+EMBEDDINGS = ("none", "spectral")
+
+
+def spectral_embedding(x: np.ndarray, dims: int, neighbors: int, seed: int) -> np.ndarray:
+    """(N, dims) Laplacian eigenmap of ``x`` (N, F): the eigenvectors of the normalized graph
+    Laplacian of the symmetrized ``neighbors``-nearest-neighbour graph with the smallest
+    eigenvalues (the constant one dropped), in that order (scikit-learn's SpectralEmbedding)."""
+    from sklearn.manifold import SpectralEmbedding
+
+    if len(x) <= max(dims, neighbors) + 1:
+        raise UserError(f"spectral embedding: {len(x)} items are too few for {dims} "
+                        f"eigenvectors of a {neighbors}-neighbour graph")
+    return SpectralEmbedding(dims, affinity="nearest_neighbors", n_neighbors=neighbors,
+                             random_state=seed).fit_transform(x).astype(np.float32)
+
+
 def kmeans_sweep(features: np.ndarray, labels: np.ndarray, ks: list[int], num_classes: int, *,
                  fit_limit: int, silhouette_size: int, seed: int, n_init: int,
-                 desc: str, quiet: bool) -> Sweep:
+                 desc: str, quiet: bool, neighbors: int = 0) -> Sweep:
     """KMeans for every K: fitted on (at most) ``fit_limit`` items, then every item assigned;
-    silhouette on ``silhouette_size`` items, Hungarian accuracy on all."""
+    silhouette on ``silhouette_size`` items, Hungarian accuracy on all.
+
+    With ``neighbors`` > 0, spectral clustering instead: KMeans on the unit-length rows of the
+    first K columns of :func:`spectral_embedding` of the fit items (silhouette in that space,
+    on fit items), and every other item takes the cluster of its nearest fit item."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
     rng = np.random.default_rng(seed)
     fit = rng.permutation(len(features))[:fit_limit]
     sil_items = rng.permutation(len(features))[:silhouette_size]
+    if neighbors:
+        from sklearn.neighbors import NearestNeighbors
+
+        embedded = spectral_embedding(features[fit], max(ks), neighbors, seed)
+        nearest = NearestNeighbors(n_neighbors=1).fit(features[fit]).kneighbors(
+            features, return_distance=False)[:, 0]
+        nearest[fit] = np.arange(len(fit))  # a fit item is its own nearest (ties: duplicates)
+        sil_items = np.arange(len(fit))[:silhouette_size]
     sweep = Sweep(ks, [], [], {})
     for k in tqdm(ks, desc=desc, disable=quiet, leave=False):
-        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(features[fit])
-        clusters = km.predict(features)
+        if neighbors:
+            z = embedded[:, :k] / np.maximum(
+                np.linalg.norm(embedded[:, :k], axis=1, keepdims=True), 1e-12)
+            fitted = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(z)
+            clusters, space, sample = fitted[nearest], z[sil_items], fitted[sil_items]
+        else:
+            km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(features[fit])
+            clusters = km.predict(features)
+            space, sample = features[sil_items], clusters[sil_items]
         sweep.clusters[k] = clusters
-        sample = clusters[sil_items]
         sweep.silhouette.append(  # undefined when the features collapse to one cluster
-            float(silhouette_score(features[sil_items], sample))
+            float(silhouette_score(space, sample))
             if len(np.unique(sample)) > 1 else float("nan"))
         sweep.accuracy.append(hungarian_accuracy(clusters, labels, k, num_classes))
     return sweep
@@ -132,7 +174,8 @@ def train_classifier(preset: str, data: Dataset, test: Dataset, run_dir: Path, *
 def cluster_run(run: Path | str, *, ks: list[int], k: int | None = None, limit: int | None = None,
                 fit_limit: int = 20000, silhouette_size: int = 5000, n_init: int = 3,
                 tsne: int = 2000, classifier: str | None = "auto", classifier_epochs: int = 3,
-                test_split: str = "test", seed: int = 0, quiet: bool = True) -> dict[str, float]:
+                test_split: str = "test", embed: str = "none", neighbors: int = 30,
+                seed: int = 0, quiet: bool = True) -> dict[str, float]:
     """Run the steps in the module docstring on ``run``; returns the numbers (also merged into
     ``RUN/eval.json`` under ``cluster/``).
 
@@ -146,6 +189,9 @@ def cluster_run(run: Path | str, *, ks: list[int], k: int | None = None, limit: 
         classifier: the classifier preset of step 4 ("auto": the judge preset of the dataset;
             None: skip); classifier_epochs: its budget, the same for both labelings.
         test_split: the split the classifiers are scored on.
+        embed: "none" (KMeans on the features) or "spectral" (spectral clustering of the
+            features, and of the pixels beside the plain-KMeans pixel baseline);
+            neighbors: the k-nearest-neighbour graph's k for "spectral".
     """
     from genzoo.viz.cluster import plot_cluster_table, plot_k_sweep, plot_tsne
 
@@ -161,6 +207,10 @@ def cluster_run(run: Path | str, *, ks: list[int], k: int | None = None, limit: 
                         "compare the clusters with")
     if k is not None and k < 2:
         raise UserError(f"--k: expected at least 2 clusters, got {k}")
+    if embed not in EMBEDDINGS:
+        raise UserError(f"--embed: expected one of {', '.join(EMBEDDINGS)}, got {embed!r}")
+    if embed == "spectral" and neighbors < 2:
+        raise UserError(f"--neighbors: expected at least 2, got {neighbors}")
     ks = sorted(set(ks) | ({k} if k else set()))
     if classifier == "auto":
         classifier = JUDGE_PRESETS.get(train.info.name)
@@ -173,10 +223,15 @@ def cluster_run(run: Path | str, *, ks: list[int], k: int | None = None, limit: 
     common = dict(fit_limit=fit_limit, silhouette_size=min(silhouette_size, len(train)),
                   seed=seed, n_init=n_init, quiet=quiet)
     features = extract_features(method, train)
-    sweeps = {"features": kmeans_sweep(features, labels, ks, c, desc="KMeans (features)",
-                                       **common),
-              "pixels": kmeans_sweep(pixels(train), labels, ks, c, desc="KMeans (pixels)",
+    graph = neighbors if embed == "spectral" else 0
+    raw_pixels = pixels(train)
+    sweeps = {"features": kmeans_sweep(features, labels, ks, c, desc="clusters (features)",
+                                       neighbors=graph, **common),
+              "pixels": kmeans_sweep(raw_pixels, labels, ks, c, desc="KMeans (pixels)",
                                      **common)}
+    if graph:
+        sweeps["pixels_spectral"] = kmeans_sweep(raw_pixels, labels, ks, c, neighbors=graph,
+                                                 desc="spectral (pixels)", **common)
     ours, raw = sweeps["features"], sweeps["pixels"]
     if np.isnan(ours.silhouette).all():
         distinct = len(np.unique(features, axis=0))
@@ -197,7 +252,9 @@ def cluster_run(run: Path | str, *, ks: list[int], k: int | None = None, limit: 
     plot_cluster_table(table, names, figures_dir / "cluster-labels.png", order=order,
                        title=f"true labels inside each of the K = {k} clusters (% of cluster)")
     captions = {
-        "cluster-k-sweep.png": f"KMeans on the {method.name} features and on raw pixels: "
+        "cluster-k-sweep.png": f"{'Spectral clustering' if graph else 'KMeans'} on the "
+                               f"{method.name} features, KMeans on raw pixels"
+                               f"{' (and spectral clustering of them)' if graph else ''}: "
                                f"silhouette and Hungarian accuracy against K (best K by "
                                f"silhouette: {best_k})",
         "cluster-labels.png": f"distribution of the true labels inside each cluster, K = {k}, "
@@ -205,6 +262,8 @@ def cluster_run(run: Path | str, *, ks: list[int], k: int | None = None, limit: 
     numbers = {"k": float(k), "best_k": float(best_k), "accuracy": ours.accuracy[at],
                "pixels_accuracy": raw.accuracy[at], "silhouette": ours.silhouette[at],
                "pixels_silhouette": raw.silhouette[at]}
+    if graph:
+        numbers["pixels_spectral_accuracy"] = sweeps["pixels_spectral"].accuracy[at]
     if c in ks:  # the comparison at K = number of classes, whatever K the labels use
         numbers.update(accuracy_k_classes=ours.accuracy[ks.index(c)],
                        pixels_accuracy_k_classes=raw.accuracy[ks.index(c)])
@@ -227,7 +286,8 @@ def cluster_run(run: Path | str, *, ks: list[int], k: int | None = None, limit: 
                 run_dir / "cluster" / f"clf-{name}", epochs=classifier_epochs, seed=seed,
                 quiet=quiet)
     merge_json(figures_dir / "captions.json", captions)
-    detail = {"ks": ks, "k": k, "mapping": mapping.tolist(), "table": table.tolist(),
+    detail = {"ks": ks, "k": k, "embed": embed, "neighbors": graph or None,
+              "mapping": mapping.tolist(), "table": table.tolist(),
               "classifier": classifier, "classifier_epochs": classifier_epochs,
               **{kind: {"silhouette": s.silhouette, "accuracy": s.accuracy}
                  for kind, s in sweeps.items()}}
