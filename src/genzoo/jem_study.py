@@ -6,7 +6,7 @@ backbone, data, augmentation, input noise, optimizer and number of steps:
 ============== =====================================================================
 ``classifier``  the JEM preset's classifier alone (cross-entropy only)
 ``jem``         the preset: + log p(x) with 20-step SGLD from a replay buffer
-``jem++``       the preset with :data:`JEMPP` (class-Gaussian starts, 5 outer + 5 proximal
+``jem++``       the preset with :data:`JEMPP` (class-Gaussian starts, 7 outer + 5 proximal
                 inner steps without noise)
 ============== =====================================================================
 
@@ -36,7 +36,7 @@ from genzoo.errors import UserError
 from genzoo.studies import check_variants, last_train_record, seconds_per_epoch, train_variants
 
 #: JEM++'s sampler on top of a JEM preset (the jempp-* presets are exactly this).
-JEMPP = ["model.start=class-gaussian", "model.sampler.steps=5", "model.sampler.noise_scale=0.0",
+JEMPP = ["model.start=class-gaussian", "model.sampler.steps=7", "model.sampler.noise_scale=0.0",
          "model.sampler.inner_steps=5", "model.sampler.inner_step=0.2",
          "model.sampler.inner_clip=1.0", "model.sampler.buffer_steps=10",
          "model.sampler.sample_steps=25", "model.p_new_decay=0"]
