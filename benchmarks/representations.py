@@ -16,9 +16,10 @@ Parts (each trains from scratch on this machine's CPU, one training at a time):
   training, and above the same kNN classifier on raw pixels.
 - ``ablations``: ``simsiam-fashion`` without stop-gradient and with the identity predictor, on
   a shorter budget (``ABLATION_EPOCHS``), beside the full method on the same budget; their
-  curves (z_std * sqrt(d), kNN accuracy) go to the results. Checks: each ablation's final
-  z_std * sqrt(d) (about 1 when healthy, 0 when collapsed) <= 0.1, or its kNN accuracy at
-  least 5 points below the full method's on the same budget.
+  curves (z_std * sqrt(d), effective rank z_rank, kNN accuracy) go to the results. Checks:
+  each ablation's final z_std * sqrt(d) (about 1 when healthy, 0 when collapsed) <= 0.1, or
+  its kNN accuracy at least 5 points below the full method's on the same budget (z_rank is
+  reported, not checked: it was added after these checks were first run).
 
 Minutes are the training loop's wall clock on this machine.
 
@@ -35,6 +36,7 @@ from common import check, run_parts, train_timed
 
 PARTS = ("vqvae-mnist", "vqvae-fashion", "simsiam", "ablations")
 ABLATION_EPOCHS = 2
+CURVE_KEYS = ("step", "loss", "z_std", "z_std_sqrt_d", "z_rank")  # ablations' training curves
 PSEUDO_LABELS = "spectral"  # the genzoo cluster --embed of the checked pseudo-labels
 PSEUDO_K = 10  # K of the pseudo-labels: the number of classes (the silhouette's K is reported)
 
@@ -108,11 +110,11 @@ def part_ablations(runs: Path) -> tuple[list[dict], dict]:
         train_rows = [r for r in rows if r.get("split") == "train"]
         val_rows = [r for r in rows if r.get("split") == "val" and "knn_acc" in r]
         data[name] = {"run": str(run),
-                      "curve": [{k: r[k] for k in ("step", "loss", "z_std", "z_std_sqrt_d")}
-                                for r in train_rows],
+                      "curve": [{k: r[k] for k in CURVE_KEYS} for r in train_rows],
                       "knn_curve": [{"step": r["step"], "knn_acc": r["knn_acc"]}
                                     for r in val_rows],
                       "final_z_std_sqrt_d": train_rows[-1]["z_std_sqrt_d"],
+                      "final_z_rank": train_rows[-1]["z_rank"],
                       "final_knn_acc": val_rows[-1]["knn_acc"]}
     full = data["full"]["final_knn_acc"]
     checks = []

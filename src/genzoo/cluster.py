@@ -43,6 +43,7 @@ Example::
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,16 +105,32 @@ EMBEDDINGS = ("none", "spectral")
 
 
 def spectral_embedding(x: np.ndarray, dims: int, neighbors: int, seed: int) -> np.ndarray:
-    """(N, dims) Laplacian eigenmap of ``x`` (N, F): the eigenvectors of the normalized graph
-    Laplacian of the symmetrized ``neighbors``-nearest-neighbour graph with the smallest
-    eigenvalues (the constant one dropped), in that order (scikit-learn's SpectralEmbedding)."""
-    from sklearn.manifold import SpectralEmbedding
+    """(N, dims) spectral embedding of ``x`` (N, F): the ``dims`` eigenvectors with the smallest
+    eigenvalues of the normalized Laplacian of the symmetrized ``neighbors``-nearest-neighbour
+    graph (self-loops included), scaled by D^-1/2 as scikit-learn's ``spectral_embedding``
+    gives them, the first (constant on a connected graph) kept, as spectral clustering does.
+
+    Keeping it matters when the graph falls apart: with c connected components the smallest
+    eigenvalue 0 has c eigenvectors, any basis of their span, and only the whole span (not the
+    span minus one arbitrary vector) puts each component at its own point once the rows are
+    scaled to unit length (Ng, Jordan & Weiss 2001, proposition 1).
+
+    References:
+        Ng, Jordan & Weiss, "On Spectral Clustering: Analysis and an algorithm", NIPS 2001.
+        von Luxburg, "A Tutorial on Spectral Clustering", Statistics and Computing 2007.
+    """
+    from sklearn.manifold import spectral_embedding as laplacian_eigenvectors
+    from sklearn.neighbors import kneighbors_graph
 
     if len(x) <= max(dims, neighbors) + 1:
         raise UserError(f"spectral embedding: {len(x)} items are too few for {dims} "
                         f"eigenvectors of a {neighbors}-neighbour graph")
-    return SpectralEmbedding(dims, affinity="nearest_neighbors", n_neighbors=neighbors,
-                             random_state=seed).fit_transform(x).astype(np.float32)
+    graph = kneighbors_graph(x, neighbors, include_self=True)
+    with warnings.catch_warnings():  # a disconnected graph is expected (see above)
+        warnings.filterwarnings("ignore", message="Graph is not fully connected")
+        vectors = laplacian_eigenvectors(0.5 * (graph + graph.T), n_components=dims,
+                                         random_state=seed, drop_first=False)
+    return vectors.astype(np.float32)
 
 
 def kmeans_sweep(features: np.ndarray, labels: np.ndarray, ks: list[int], num_classes: int, *,

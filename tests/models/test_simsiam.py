@@ -13,7 +13,13 @@ from genzoo.cli import main
 from genzoo.config import build_run_config, resolve_config
 from genzoo.data.base import DatasetInfo
 from genzoo.errors import ConfigError
-from genzoo.models.simsiam import SimSiam, SimSiamConfig, collapse_std, simsiam_loss
+from genzoo.models.simsiam import (
+    SimSiam,
+    SimSiamConfig,
+    collapse_std,
+    effective_rank,
+    simsiam_loss,
+)
 from genzoo.nets.conv import SmallCNNConfig
 from genzoo.nets.resnet18 import ResNet18Config
 from genzoo.runs import build_method, load_data
@@ -87,11 +93,27 @@ def test_collapse_std_is_zero_when_collapsed_and_one_over_sqrt_d_when_isotropic(
     assert collapse_std(z).item() == pytest.approx(1 / math.sqrt(d), rel=0.02)
 
 
+def test_effective_rank_matches_the_entropy_of_the_singular_values():
+    q, _ = torch.linalg.qr(torch.randn(6, 6, generator=torch.Generator().manual_seed(1)))
+    # centred rows spanning two orthogonal directions with singular values 3 and 1
+    basis = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    z = (basis * torch.tensor([3.0, 1.0]) / math.sqrt(2)) @ q[:2] + 7.0  # offset: centring
+    p = torch.tensor([0.75, 0.25])
+    assert effective_rank(z).item() == pytest.approx(math.exp(-(p * p.log()).sum().item()),
+                                                     rel=1e-5)
+    # one direction only: rank 1; d equal orthogonal directions: rank d
+    line = torch.linspace(-1, 1, 50).view(-1, 1) * torch.randn(1, 8)
+    assert effective_rank(line).item() == pytest.approx(1.0, rel=1e-4)
+    cross = torch.cat([torch.eye(8), -torch.eye(8)]) * 2.5
+    assert effective_rank(cross).item() == pytest.approx(8.0, rel=1e-5)
+
+
 def test_loss_logs_the_collapse_diagnostics():
     method, train, _ = _digits()
     out = method.loss(method.prepare(train.x[:16], train.y[:16]))
     m = out.metrics
-    assert set(m) == {"cos", "z_std", "z_std_sqrt_d"}
+    assert set(m) == {"cos", "z_std", "z_std_sqrt_d", "z_rank"}
+    assert 1 <= m["z_rank"] <= 8
     assert m["cos"] == pytest.approx(-out.loss.item())
     assert m["z_std_sqrt_d"] == pytest.approx(m["z_std"] * math.sqrt(8))
     assert 0 < m["z_std"] <= 1

@@ -11,7 +11,9 @@ The stop-gradient is what keeps the representation from collapsing to a constant
 stop_gradient: false`` reproduces the paper's collapse, watched by ``z_std``: the standard
 deviation over the batch of ``z / |z|``, averaged over its d dimensions, about ``1 / sqrt(d)``
 for a healthy representation and 0 for a collapsed one). ``predictor: identity`` is the paper's
-other ablation (it collapses too).
+other ablation (it collapses too). ``z_rank`` (:func:`effective_rank` of the normalised z
+over the batch) watches *dimensional* collapse, which ``z_std`` misses: outputs confined to a
+few directions.
 
 Projector: ``proj_layers`` linear layers of width d, each followed by batch norm, ReLU after
 all but the last (the last BN without affine parameters, as the official code has it).
@@ -103,6 +105,25 @@ def collapse_std(z: Tensor) -> Tensor:
         Chen & He 2021, section 4.1 and figure 2 (middle).
     """
     return F.normalize(z, dim=1).std(dim=0).mean()
+
+
+def effective_rank(z: Tensor) -> Tensor:
+    """Effective rank of the centred batch ``z`` (B, d), a scalar in [1, min(B, d)]:
+    ``exp(H(p))`` with ``p_i = s_i / sum_j s_j`` the normalised singular values.
+
+    1 when the batch varies along one direction, ``d`` when it varies equally along all d.
+    Unlike :func:`collapse_std` it sees *dimensional* collapse: outputs spread over the sphere
+    but confined to a few directions keep ``collapse_std`` near ``1 / sqrt(d)`` while their
+    effective rank falls to a handful.
+
+    References:
+        Roy & Vetterli, "The effective rank: a measure of effective dimensionality", EUSIPCO
+        2007 (the definition); Jing et al., "Understanding Dimensional Collapse in Contrastive
+        Self-supervised Learning", ICLR 2022 (the failure mode it watches).
+    """
+    s = torch.linalg.svdvals((z - z.mean(0)).float())
+    p = s / s.sum().clamp_min(1e-12)
+    return torch.exp(-(p * p.clamp_min(1e-12).log()).sum())
 
 
 def projection_mlp(dims: list[int]) -> nn.Sequential:
@@ -225,14 +246,16 @@ class SimSiam(Method):
 
         Metrics: ``cos``, the mean cosine of p and the other view's z (= -loss); ``z_std``,
         :func:`collapse_std` of the first view's z, and ``z_std_sqrt_d``, that times sqrt(d)
-        (about 1 when healthy, 0 when collapsed).
+        (about 1 when healthy, 0 when collapsed); ``z_rank``, :func:`effective_rank` of the
+        first view's normalised z (falls to a few under dimensional collapse).
         """
         z1, p1 = self(self.augment(batch.x))
         z2, p2 = self(self.augment(batch.x))
         loss = simsiam_loss(p1, p2, z1, z2, self.cfg.stop_gradient)
         z_std = collapse_std(z1.detach()).item()
         return LossOutput(loss, {"cos": -loss.item(), "z_std": z_std,
-                                 "z_std_sqrt_d": z_std * math.sqrt(z1.shape[1])})
+                                 "z_std_sqrt_d": z_std * math.sqrt(z1.shape[1]),
+                                 "z_rank": effective_rank(F.normalize(z1.detach(), dim=1)).item()})
 
     def attach(self, train: Dataset) -> None:
         """Keep (a reference to) the training split: the kNN monitor's labelled bank."""
