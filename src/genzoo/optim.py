@@ -80,9 +80,11 @@ class Optimizers:
         self.grad_norms: dict[str, float] = {}
 
     def set_lr_factor(self, factor: float) -> None:
+        """Scale every group's learning rate to ``factor`` times its initial one, except groups
+        a method marked ``fixed_lr`` (SimSiam's predictor), which keep their initial rate."""
         for opt in self.optimizers.values():
             for group in opt.param_groups:
-                group["lr"] = group["initial_lr"] * factor
+                group["lr"] = group["initial_lr"] * (1.0 if group.get("fixed_lr") else factor)
 
     @property
     def lr(self) -> float:

@@ -148,6 +148,22 @@ def test_features_are_the_encoder_output_in_eval_mode_without_grad():
 
 
 # ----------------------------------------------------------------------------- config, nets
+@pytest.mark.parametrize("fixed", [True, False])
+def test_the_schedule_leaves_the_predictor_lr_alone_when_fixed(fixed):
+    from genzoo.config import TrainConfig
+    from genzoo.optim import Optimizers
+
+    method, _, _ = _digits(fixed_predictor_lr=fixed)
+    opt = Optimizers(method.param_groups(), TrainConfig(steps=1, lr=0.05, optimizer="sgd"),
+                     torch.amp.GradScaler("cpu", enabled=False))
+    opt.set_lr_factor(0.25)
+    body, head = opt.optimizers["main"].param_groups
+    assert {id(p) for p in head["params"]} == {id(p) for p in method.predictor.parameters()}
+    assert len(body["params"]) + len(head["params"]) == len(list(method.parameters()))
+    assert body["lr"] == pytest.approx(0.0125)
+    assert head["lr"] == pytest.approx(0.05 if fixed else 0.0125)
+
+
 def test_bad_settings_are_config_errors():
     with pytest.raises(ConfigError, match="crop_scale"):
         _digits(crop_scale=[0.6, 0.2])

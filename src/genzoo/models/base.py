@@ -110,8 +110,12 @@ class Method(nn.Module):
         opt.step("main", out.loss)
         return {"loss": out.loss.item(), **out.metrics}
 
-    def param_groups(self) -> dict[str, list[nn.Parameter]]:
-        """Parameters of each optimizer, by name; one optimizer ``main`` by default."""
+    def param_groups(self) -> dict[str, list]:
+        """Parameters of each optimizer, by name; one optimizer ``main`` by default.
+
+        Each value is a list of parameters or of torch param-group dicts; a group with
+        ``fixed_lr: True`` keeps its learning rate through the schedule
+        (:meth:`genzoo.optim.Optimizers.set_lr_factor`)."""
         return {"main": [p for p in self.parameters() if p.requires_grad]}
 
     @torch.no_grad()
