@@ -23,6 +23,7 @@ from genzoo.config import param
 from genzoo.data.base import Dataset
 from genzoo.errors import ConfigError, UserError
 from genzoo.models.base import class_labels
+from genzoo.samplers import langevin as chains
 from genzoo.samplers.langevin import Schedule, energy_score, proximal_sgld, sgld, step_sizes
 from genzoo.samplers.replay import Init, ReplayBuffer
 
@@ -52,6 +53,15 @@ class SGLDConfig:
     inner_step: float = param(0.2, "proximal SGLD: step size of the inner steps", gt=0)
     inner_clip: float = param(1.0, "proximal SGLD: clip each inner-gradient entry to [-c, c]",
                               gt=0)
+    channels_last: bool = param(True, "keep an image network's weights and the chains in "
+                                "channels-last memory format (faster convolutions on CPU; the "
+                                "same numbers to float tolerance)")
+    precision: Literal["float32", "bf16"] = param(
+        "float32", "the chains' forward and backward passes: float32, or bfloat16 autocast "
+        "(about 2-3x faster on CPUs with AVX512-BF16 and on GPUs; gradients then differ from "
+        "float32 by bf16 rounding)")
+    compile: bool = param(False, "run the chains through torch.compile(net) (CPU inductor or "
+                          "CUDA; the first chain pays the compilation)")
 
     def noise(self, steps: int) -> list[float]:
         """``s_t`` for a chain of ``steps`` steps."""
@@ -103,10 +113,27 @@ class BufferedLangevin:
                             p_new_decay=cfg.p_new_decay)
 
     def _check_sampler(self) -> None:
-        """ConfigError when proximal SGLD is asked of a backbone without a stem split."""
+        """ConfigError when proximal SGLD is asked of a backbone without a stem split; puts an
+        image network's weights in channels-last format (``sampler.channels_last``)."""
         if self.cfg.sampler.inner_steps and not hasattr(self.net, "from_stem"):
             raise ConfigError(f"sampler.inner_steps (proximal SGLD) needs a backbone with a "
                               f"first-layer split (cnn, wrn), not {self.cfg.net.name!r}")
+        if self._channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        # a plain dict: an nn.Module attribute would register the compiled copy as a submodule
+        self._compiled: dict[str, torch.nn.Module] = {}
+
+    @property
+    def _channels_last(self) -> bool:
+        return self.cfg.sampler.channels_last and len(self.info.shape) == 3
+
+    def _chain_net(self) -> torch.nn.Module:
+        """The network the chains run through: ``self.net``, or its ``torch.compile`` form."""
+        if not self.cfg.sampler.compile:
+            return self.net
+        if "net" not in self._compiled:
+            self._compiled["net"] = torch.compile(self.net)
+        return self._compiled["net"]
 
     def energy(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """E(x) (B,) of inputs (B, *shape) in ``data_range``; with labels y (B,), E(x, y)."""
@@ -124,22 +151,49 @@ class BufferedLangevin:
 
     def langevin(self, x: Tensor, steps: int | None = None, y: Tensor | None = None) -> Tensor:
         """Run the configured SGLD from ``x`` (B, *shape), labels ``y`` held fixed, with the
-        network's weights frozen (only ``x`` gets gradients) and in eval mode."""
+        network in eval mode (no batch-norm statistics updated) and its weights frozen (only
+        ``x`` gets gradients), in the sampler's memory format and precision
+        (``sampler.channels_last``, ``sampler.precision``, ``sampler.compile``).
+
+        Returns the chains' ends (B, *shape), contiguous."""
         s = self.cfg.sampler
         steps = s.steps if steps is None else steps
         was_training = self.training
         self.eval()
-        if s.inner_steps:
-            x = proximal_sgld(self.net.stem,
-                              lambda z: self.energy_of_output(self.net.from_stem(z), y), x,
-                              steps, s.step_size, s.noise(steps), inner_steps=s.inner_steps,
-                              inner_step=s.inner_step, inner_clip=s.inner_clip,
-                              clip_grad=s.clip_grad, clamp=self._clamp())
-        else:
-            x = sgld(energy_score(lambda v: self.energy(v, y)), x, steps, s.step_size,
-                     s.noise(steps), clip_grad=s.clip_grad, clamp=self._clamp())
-        self.train(was_training)
-        return x
+        try:
+            return self._chains(x, steps, y)
+        finally:
+            self.train(was_training)
+
+    def _chains(self, x: Tensor, steps: int, y: Tensor | None) -> Tensor:
+        s = self.cfg.sampler
+        if self._channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        device_type, bf16 = x.device.type, s.precision == "bf16"
+
+        def autocast() -> torch.autocast:
+            return torch.autocast(device_type, torch.bfloat16, enabled=bf16)
+
+        with chains.frozen(self.net):
+            if s.inner_steps:
+                def head(z: Tensor) -> Tensor:
+                    with autocast():
+                        return self.energy_of_output(self.net.from_stem(z), y).float()
+
+                x = proximal_sgld(self.net.stem, head, x, steps, s.step_size, s.noise(steps),
+                                  inner_steps=s.inner_steps, inner_step=s.inner_step,
+                                  inner_clip=s.inner_clip, clip_grad=s.clip_grad,
+                                  clamp=self._clamp())
+            else:
+                net = self._chain_net()
+
+                def energy(v: Tensor) -> Tensor:
+                    with autocast():
+                        return self.energy_of_output(net(v), y).float()
+
+                x = sgld(energy_score(energy), x, steps, s.step_size, s.noise(steps),
+                         clip_grad=s.clip_grad, clamp=self._clamp())
+        return x.contiguous()
 
     def _fresh(self, n: int, y: Tensor | None = None) -> Tensor:
         """``n`` fresh chain starts from the buffer's init (uniform noise, or JEM++'s class

@@ -41,11 +41,12 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Literal
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 GradFn = Callable[[Tensor], Tensor]
 Recorder = Callable[[int, Tensor], None]
@@ -66,6 +67,24 @@ def energy_score(energy: Callable[[Tensor], Tensor]) -> GradFn:
         return -g
 
     return grad
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[nn.Module]:
+    """Inside the block no parameter of ``module`` requires a gradient (each flag is restored
+    after, also on an exception).
+
+    Sampling needs ``dE/dx`` only: with frozen weights autograd records no weight edges and
+    saves nothing for weight gradients, which makes a chain's backward passes cheaper.
+    """
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
 
 
 def step_sizes(schedule: Schedule, start: float, end: float, steps: int) -> list[float]:
@@ -97,20 +116,28 @@ def sgld_trajectory(grad_log_p: GradFn, x: Tensor, steps: int, step_size: float 
                     noise_scale: float | Sequence[float], record: Recorder, *, every: int = 1,
                     clip_grad: float | None = None, clamp: tuple[float, float] | None = None,
                     project: Project | None = None) -> Tensor:
-    """:func:`sgld`, calling ``record(t, x)`` at t = 0 and every ``every`` steps after."""
+    """:func:`sgld`, calling ``record(t, x)`` at t = 0 and every ``every`` steps after (with a
+    copy: the chain itself is updated in place)."""
     sizes = [step_size] * steps if isinstance(step_size, (int, float)) else list(step_size)
     noises = [noise_scale] * steps if isinstance(noise_scale, (int, float)) else list(noise_scale)
     if len(sizes) != steps or len(noises) != steps:
         raise ValueError(f"need {steps} step sizes and noise scales")
-    x = x.detach()
-    record(0, x)
+    x = x.detach().clone()  # updated in place from here on; the caller's x is not touched
+    record(0, x.clone())
     for t in range(steps):
         g = grad_log_p(x)
         if clip_grad is not None:
             g = g.clamp(-clip_grad, clip_grad)
-        x = _post(x + sizes[t] * g + noises[t] * torch.randn_like(x), clamp, project).detach()
+        x.add_(g, alpha=sizes[t])
+        # contiguous noise, whatever x's memory format: the same draws as torch.randn_like of
+        # a contiguous x, so a channels-last chain follows the same path for the same seed
+        x.add_(torch.randn(x.shape, dtype=x.dtype, device=x.device), alpha=noises[t])
+        if clamp is not None:
+            x.clamp_(*clamp)
+        if project is not None:
+            x = project(x).detach()
         if (t + 1) % every == 0 or t + 1 == steps:
-            record(t + 1, x)
+            record(t + 1, x.clone())
     return x
 
 
@@ -253,6 +280,7 @@ def proximal_sgld(stem: Callable[[Tensor], Tensor], head_energy: Callable[[Tenso
                 (h,) = torch.autograd.grad((stem(xi) * p).sum(), xi)
             x = _post(x.detach() - inner_step * h.clamp(-inner_clip, inner_clip), clamp, None)
         if noises[t]:
-            x = _post(x + noises[t] * torch.randn_like(x), clamp, None)
+            noise = torch.randn(x.shape, dtype=x.dtype, device=x.device)  # any layout
+            x = _post(x + noises[t] * noise, clamp, None)
         x = x.detach()
     return x

@@ -1,0 +1,233 @@
+"""Performance of the Langevin hot paths: sampler throughput, JEM step overhead, buffer memory.
+
+Parts (``--only``, comma-separated; results merge into ``benchmarks/results/perf.json``):
+
+- ``sgld``: image-steps per second (chains x steps / s) of genzoo's sampler
+  (``BufferedLangevin.langevin``: weights frozen, eval mode, channels-last, in-place update and
+  noise, float32) against a plain reference loop written here (a leaf tensor with
+  ``requires_grad``, ``autograd.grad`` of the summed logsumexp, update, noise, clamp; the
+  network as a user builds it), on WRN-16-4 (3x32x32, batch 64; ``jem-cifar10``'s net) and
+  on ``jem-mnist``'s CNN (1x28x28, batch 64). Same weights, same starting points, same
+  process; the runs are alternated and the median of each is used. JEM's sampler values (step
+  1, noise 0.01, no clipping). Also measured, not checked: genzoo without channels-last,
+  with bf16 autocast (``sampler.precision: bf16``), and with ``sampler.compile``.
+- ``jem-step``: seconds of one JEM training step (loss with K SGLD steps, backward, Adam step)
+  over the seconds of K + 2 forward-backward passes (train mode, gradients of the weights) of
+  the same network and batch, for WRN-16-4 (K = 20, ``jem-cifar10``) and the MNIST CNN
+  (``jem-mnist`` with 64 chains per step, K = 20).
+- ``memory``: a ``jem-cifar10`` run's replay buffer of 10000 x 3 x 32 x 32 stored as float32
+  and as uint8 (``model.buffer_uint8``), each in its own process: the resident memory the
+  filled buffer adds, the buffer tensors' bytes, and the process's peak resident memory over
+  building, filling and two training steps.
+
+Run: ``python benchmarks/sgld_throughput.py [--only sgld,jem-step,memory]``. CPU only here:
+numbers from a GPU machine would say so in ``machine.gpu``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from genzoo.config import resolve_config
+from genzoo.data.base import DatasetInfo
+from genzoo.models.base import Batch
+from genzoo.runs import build_method
+
+from common import check, run_parts
+
+BATCH, REPEATS = 64, 5
+JEM_SAMPLER = ["model.sampler.step_size=1.0", "model.sampler.noise_scale=0.01",
+               "model.sampler.clip_grad=null"]
+MODELS = {  # name: (preset, dataset info, SGLD steps per timed run)
+    "wrn-16-4": ("jem-cifar10", DatasetInfo("cifar10", (3, 32, 32), 10, (0, 255), "image"), 4),
+    "mnist-cnn": ("jem-mnist", DatasetInfo("mnist", (1, 28, 28), 10, (0, 255), "image"), 40),
+}
+
+
+def build(model: str, overrides: list[str] = ()):
+    """The JEM of ``model``'s preset with ``overrides``, seeded weights, and its info."""
+    preset, info, _ = MODELS[model]
+    torch.manual_seed(0)
+    cfg = resolve_config(preset, [*JEM_SAMPLER, *overrides])
+    return build_method(cfg, info), cfg
+
+
+def reference_loop(net: torch.nn.Module, x0: torch.Tensor, steps: int, step_size: float,
+                   noise: float, box: tuple[float, float]) -> torch.Tensor:
+    """The plain SGLD loop of JEM's code: ``x += a * d logsumexp f(x) / dx + s * eta``."""
+    net.eval()
+    x = x0.clone().requires_grad_(True)
+    for _ in range(steps):
+        g = torch.autograd.grad(net(x).logsumexp(1).sum(), [x])[0]
+        x.data += step_size * g + noise * torch.randn_like(x)
+        x.data.clamp_(*box)
+    return x.detach()
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def throughput(model: str) -> dict:
+    """Image-steps per second of the reference loop and of genzoo's sampler variants."""
+    _, _, steps = MODELS[model]
+    method, cfg = build(model)
+    variants = {"genzoo": method}
+    for name, extra in (("genzoo_contiguous", ["model.sampler.channels_last=false"]),
+                        ("genzoo_bf16", ["model.sampler.precision=bf16"]),
+                        ("genzoo_compile", ["model.sampler.compile=true"])):
+        other, _ = build(model, extra)
+        other.load_state_dict(method.state_dict())
+        variants[name] = other
+    plain = cfg.model.net.build(method.info.shape, method.num_classes)  # as a user builds it
+    plain.load_state_dict(method.net.state_dict())
+    s = cfg.model.sampler
+    x0 = torch.rand(BATCH, *method.info.shape) * (method.box[1] - method.box[0]) + method.box[0]
+    runs = {"reference": lambda: reference_loop(plain, x0, steps, s.step_size, s.noise_scale,
+                                                method.box)}
+    runs.update({name: (lambda m=m: m.langevin(x0, steps)) for name, m in variants.items()})
+    warm = {name: _timed(fn) for name, fn in runs.items()}  # compile and allocator warm-up
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(REPEATS):
+        for name, fn in runs.items():
+            seconds[name].append(_timed(fn))
+    rate = {name: BATCH * steps / statistics.median(v) for name, v in seconds.items()}
+    ratio = {name: rate[name] / rate["reference"] for name in rate}
+    print(model, {k: round(v, 2) for k, v in ratio.items()}, flush=True)
+    return {"steps_per_run": steps, "batch": BATCH, "repeats": REPEATS,
+            "image_steps_per_s": rate, "ratio_over_reference": ratio,
+            "seconds": seconds, "first_run_seconds": warm}
+
+
+def part_sgld(runs: Path) -> tuple[list[dict], dict]:
+    data = {model: throughput(model) for model in MODELS}
+    checks = [check(f"sgld.{m}.ratio_over_reference", d["ratio_over_reference"]["genzoo"],
+                    ">=", 1.5) for m, d in data.items()]
+    return checks, data
+
+
+def step_overhead(model: str) -> dict:
+    """Seconds of a JEM step over K + 2 forward-backward passes, same net and batch."""
+    method, cfg = build(model, [f"model.negatives={BATCH}", "model.sampler.steps=20"])
+    k = cfg.model.sampler.steps
+    lo, hi = method.box
+    x = torch.rand(BATCH, *method.info.shape) * (hi - lo) + lo
+    y = torch.randint(10, (BATCH,))
+    opt = torch.optim.Adam(method.parameters(), lr=1e-4)
+    for _ in range(3):  # fill the buffer a little, so draws mix stored and fresh chains
+        method.train()
+        method.negatives(BATCH)
+
+    def jem_step() -> None:
+        method.train()
+        out = method.loss(Batch(x, y))
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        opt.step()
+
+    def passes() -> None:
+        method.train()
+        for _ in range(k + 2):
+            loss = F.cross_entropy(method(x), y)
+            method.zero_grad(set_to_none=True)
+            loss.backward()
+
+    jem_step(), passes()
+    seconds: dict[str, list[float]] = {"jem_step": [], "k_plus_2_passes": []}
+    for _ in range(3):
+        seconds["jem_step"].append(_timed(jem_step))
+        seconds["k_plus_2_passes"].append(_timed(passes))
+    med = {name: statistics.median(v) for name, v in seconds.items()}
+    ratio = med["jem_step"] / med["k_plus_2_passes"]
+    print(model, f"JEM step {med['jem_step']:.2f}s, {k}+2 passes "
+          f"{med['k_plus_2_passes']:.2f}s: {ratio:.3f}", flush=True)
+    return {"sgld_steps": k, "batch": BATCH, "chains": BATCH, "seconds": seconds,
+            "median_seconds": med, "overhead": ratio}
+
+
+def part_jem_step(runs: Path) -> tuple[list[dict], dict]:
+    data = {model: step_overhead(model) for model in MODELS}
+    return [check(f"jem_step.{m}.overhead", d["overhead"], "<=", 1.1)
+            for m, d in data.items()], data
+
+
+def _rss_mib() -> float:
+    """Resident memory of this process, after returning freed heap pages to the system (so
+    that it counts live memory, not the allocator's cache of temporaries)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def memory_probe(uint8: bool) -> dict:
+    """In this process: build jem-cifar10, fill its 10000-item buffer, take two steps."""
+    method, _ = build("wrn-16-4", [f"model.buffer_uint8={str(uint8).lower()}",
+                                   "model.sampler.steps=2", "model.negatives=16",
+                                   "model.buffer_size=1"])
+    before = _rss_mib()  # everything but the buffer: weights, libraries
+    method.cfg.buffer_size = 10000
+    buf = method.buffer = method._build_buffer(method.buffer.init)
+    for _ in range(0, buf.capacity, 1000):  # the chains' outputs, pushed as in training
+        buf.push(method._fresh(1000))
+    filled = _rss_mib()
+    lo, hi = method.box
+    opt = torch.optim.Adam(method.parameters(), lr=1e-4)
+    for _ in range(2):
+        out = method.train().loss(Batch(torch.rand(16, 3, 32, 32) * (hi - lo) + lo,
+                                        torch.randint(10, (16,))))
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+    return {"buffer_uint8": uint8, "buffer_items": len(buf),
+            "buffer_tensor_mib": sum(t.nbytes for t in (buf.x, buf.y, buf.age)) / 2**20,
+            "rss_added_by_filled_buffer_mib": filled - before,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def part_memory(runs: Path) -> tuple[list[dict], dict]:
+    data = {}
+    for uint8 in (False, True):
+        out = subprocess.run([sys.executable, __file__, "--memory-probe", str(int(uint8))],
+                             capture_output=True, text=True, check=True)
+        data["uint8" if uint8 else "float32"] = json.loads(out.stdout.strip().splitlines()[-1])
+    f32, u8 = data["float32"], data["uint8"]
+    data["ratio_rss_added"] = u8["rss_added_by_filled_buffer_mib"] / \
+        f32["rss_added_by_filled_buffer_mib"]
+    data["ratio_buffer_tensors"] = u8["buffer_tensor_mib"] / f32["buffer_tensor_mib"]
+    data["ratio_peak_rss"] = u8["peak_rss_mib"] / f32["peak_rss_mib"]
+    print({k: v for k, v in data.items() if k.startswith("ratio")}, flush=True)
+    return [check("memory.buffer_uint8_over_float32", data["ratio_rss_added"], "<=", 0.3)], data
+
+
+PARTS = {"sgld": part_sgld, "jem-step": part_jem_step, "memory": part_memory}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(PARTS))
+    parser.add_argument("--memory-probe", type=int, choices=(0, 1), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_probe is not None:
+        print(json.dumps(memory_probe(bool(args.memory_probe))))
+        return
+    run_parts("perf", PARTS, args.only, Path("."))
+
+
+if __name__ == "__main__":
+    main()

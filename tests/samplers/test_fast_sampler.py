@@ -1,0 +1,131 @@
+"""The optimized chains of BufferedLangevin (frozen weights, channels-last, in-place update and
+noise) follow the plain reference loop step for step; the speed options keep their contracts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genzoo.runs import preset_method
+from genzoo.samplers.langevin import energy_score, frozen, sgld_trajectory
+
+DIGITS = ["data.name=digits", "data.val_limit=32", "model.buffer_size=64",
+          "model.sampler.step_size=1.0", "model.sampler.noise_scale=0.01",
+          "model.sampler.clip_grad=null"]
+
+
+def reference_loop(net, x0, steps, step_size, noise, box):
+    """JEM's plain loop: a leaf with requires_grad, grad of the summed logsumexp, update,
+    noise (randn_like of a contiguous tensor), clamp."""
+    net.eval()
+    x = x0.clone().requires_grad_(True)
+    for _ in range(steps):
+        g = torch.autograd.grad(net(x).logsumexp(1).sum(), [x])[0]
+        x.data += step_size * g + noise * torch.randn_like(x)
+        x.data.clamp_(*box)
+    return x.detach()
+
+
+def plain_copy(jem):
+    """The backbone as a user builds it (contiguous weights), with jem's weights."""
+    net = jem.cfg.net.build(jem.info.shape, jem.num_classes)
+    net.load_state_dict(jem.net.state_dict())
+    return net
+
+
+@pytest.mark.parametrize("preset, net", [("jem-mnist", ["model.net.width=4"]),
+                                         ("jem-cifar10", ["model.net.depth=10",
+                                                          "model.net.widen=1"])])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_chains_match_the_reference_loop_for_the_same_seed(preset, net, channels_last):
+    # an untrained net's energy gradients are ~1e-5: a large step makes them count
+    jem, data = preset_method(preset, [*DIGITS, *net, "model.sampler.step_size=2000",
+                                       f"model.sampler.channels_last={channels_last}"],
+                              limit=64)
+    weights = next(p for p in jem.net.parameters() if p.dim() == 4 and p.shape[1] > 1)
+    assert weights.is_contiguous(memory_format=torch.channels_last) == channels_last
+    x0 = jem.prepare(data.x[:16]).x
+    plain = plain_copy(jem)  # built before seeding: its initialization draws numbers too
+    torch.manual_seed(3)
+    ours = jem.langevin(x0, 12)
+    torch.manual_seed(3)
+    theirs = reference_loop(plain, x0, 12, 2000.0, 0.01, jem.box)
+    torch.manual_seed(3)
+    noise_only = reference_loop(plain, x0, 12, 0.0, 0.01, jem.box)
+    assert ours.is_contiguous()
+    assert (ours - noise_only).abs().mean() > 0.01  # the energy moved the chains
+    torch.testing.assert_close(ours, theirs, atol=2e-5, rtol=0)
+
+
+def test_chains_leave_the_weights_trainable_and_gradient_free():
+    jem, data = preset_method("jem-mnist", [*DIGITS, "model.net.width=4"], limit=64)
+    jem.net.head.weight.requires_grad_(False)  # a user's own frozen layer stays frozen
+    jem.train()
+    jem.langevin(jem.prepare(data.x[:8]).x, 3)
+    assert jem.training
+    flags = {name: p.requires_grad for name, p in jem.net.named_parameters()}
+    assert flags.pop("head.weight") is False and all(flags.values())
+    assert all(p.grad is None for p in jem.parameters())
+
+
+def test_frozen_restores_every_flag_after_an_error():
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+    net[1].bias.requires_grad_(False)
+    with pytest.raises(RuntimeError), frozen(net):
+        assert not any(p.requires_grad for p in net.parameters())
+        raise RuntimeError
+    assert [p.requires_grad for p in net.parameters()] == [True, True, True, False]
+
+
+def test_recorded_frames_are_copies_of_the_chain():
+    frames = []
+    x0 = torch.zeros(4, 2)
+    out = sgld_trajectory(lambda x: -x + 1, x0, 3, 0.5, 0.0,
+                          lambda t, x: frames.append(x))
+    assert torch.equal(x0, torch.zeros(4, 2))  # the caller's start is not modified
+    # x_t = 1 - 0.5^t, each frame as it was at its step
+    for t, frame in enumerate(frames):
+        torch.testing.assert_close(frame, torch.full((4, 2), 1 - 0.5**t))
+    assert frames[-1] is not out
+
+
+def test_channels_last_weights_survive_a_checkpoint_round_trip():
+    jem, data = preset_method("jem-mnist", [*DIGITS, "model.net.width=4"], limit=64)
+    other, _ = preset_method("jem-mnist", [*DIGITS, "model.net.width=4",
+                                           "model.sampler.channels_last=false"], limit=64)
+    other.load_state_dict(jem.state_dict())
+    x = jem.prepare(data.x[:8]).x
+    torch.testing.assert_close(other.energy(x), jem.energy(x), atol=1e-5, rtol=0)
+
+
+def test_bf16_chains_stay_close_to_float32():
+    jem, data = preset_method("jem-mnist", [*DIGITS, "model.net.width=4"], limit=64)
+    fast, _ = preset_method("jem-mnist", [*DIGITS, "model.net.width=4",
+                                          "model.sampler.precision=bf16"], limit=64)
+    fast.load_state_dict(jem.state_dict())
+    x0 = jem.prepare(data.x[:16]).x
+    torch.manual_seed(0)
+    exact = jem.langevin(x0, 5)
+    torch.manual_seed(0)
+    approx = fast.langevin(x0, 5)
+    assert approx.dtype == torch.float32 and torch.isfinite(approx).all()
+    moved = (exact - x0).abs().mean()
+    assert (approx - exact).abs().mean() < 0.1 * moved  # bf16 rounding, not another chain
+    grad = energy_score(lambda v: fast.energy(v))(x0)  # the energy itself stays float32
+    assert grad.dtype == torch.float32
+
+
+@pytest.mark.slow
+def test_compiled_chains_match_eager_chains():
+    jem, data = preset_method("jem-mnist", [*DIGITS, "model.net.width=4"], limit=64)
+    comp, _ = preset_method("jem-mnist", [*DIGITS, "model.net.width=4",
+                                          "model.sampler.compile=true"], limit=64)
+    comp.load_state_dict(jem.state_dict())
+    x0 = jem.prepare(data.x[:16]).x
+    torch.manual_seed(0)
+    eager = jem.langevin(x0, 4)
+    torch.manual_seed(0)
+    compiled = comp.langevin(x0, 4)
+    torch.testing.assert_close(compiled, eager, atol=1e-4, rtol=0)
+    assert "_compiled" not in dict(comp.named_modules())  # not a submodule: no extra weights
+    assert set(comp.state_dict()) == set(jem.state_dict())
