@@ -4,6 +4,8 @@
 2. ``fit`` on a method whose ranks start from *different* weights (seeded by rank): after
    training every rank must hold rank 0's broadcast-then-trained parameters. Each rank saves
    its parameters outside the run directory for the test to compare.
+3. The same for a JEM (channels-last weights, replay buffer): each rank also saves its own
+   replay buffer, which must differ from the other rank's.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from genzoo.config import resolve_config
 from genzoo.runs import build_method, load_data, train
 from genzoo.train import fit
 
+JEM = ["data.name=digits", "model.net.width=4", "model.buffer_size=64", "model.negatives=8",
+       "model.sampler.steps=2", "train.steps=6", "train.batch_size=16", "train.eval_every=6",
+       "train.num_samples=4", "model.sampler.sample_steps=2",
+       "model.sampler.buffer_steps=1", "data.val_limit=32"]
 OVERRIDES = ["train.steps=12", "train.batch_size=16", "train.log_every=1", "train.ckpt_every=5",
              "model.net.norm=batch", "train.eval_every=6"]
 
@@ -37,6 +43,18 @@ def main(out: Path) -> None:
     distributed.barrier()
     fit(method, data, cfg, run_dir, quiet=True)
     torch.save(method.state_dict(), out / f"rank{ctx.rank}.pt")
+
+    cfg = resolve_config("jem-mnist", JEM)
+    data = load_data(cfg, "train")
+    seed_everything(200 + ctx.rank)
+    jem = build_method(cfg, data.info)
+    jem_dir = out / "jem"
+    if ctx.is_main:
+        jem_dir.mkdir()
+    distributed.barrier()
+    fit(jem, data, cfg, jem_dir, quiet=True)
+    torch.save({"params": jem.state_dict(), "buffer": jem.buffer.state_dict()},
+               out / f"jem{ctx.rank}.pt")
     dist.barrier()
     dist.destroy_process_group()
 

@@ -31,3 +31,11 @@ def test_two_processes_stay_identical_and_only_rank0_writes(tmp_path, env):
     assert steps == list(range(1, 13))
     assert sorted(p.name for p in (tmp_path / "fit").iterdir()) == ["checkpoints",
                                                                      "metrics.jsonl"]
+    # JEM: identical weights, one replay buffer per rank (filled by that rank's own chains)
+    a = torch.load(tmp_path / "jem0.pt", weights_only=True)
+    b = torch.load(tmp_path / "jem1.pt", weights_only=True)
+    for key in a["params"]:
+        assert torch.equal(a["params"][key], b["params"][key]), key
+    assert len(a["buffer"]["x"]) == len(b["buffer"]["x"]) == 64
+    assert not torch.equal(a["buffer"]["x"], b["buffer"]["x"])
+
