@@ -1,7 +1,9 @@
-"""Regenerate the README's results table from ``benchmarks/results/*.json``.
+"""Regenerate the README's results and performance tables from ``benchmarks/results/*.json``.
 
-Every check of every benchmark becomes a row: benchmark, check, measured value, target, whether
-it passes, and the command that measured it. Run: ``python benchmarks/readme_table.py``.
+Every check of every benchmark becomes a row of the results table: benchmark, check, measured
+value, target, whether it passes, and the command that measured it. The performance table shows
+``perf.json`` (benchmarks/sgld_throughput.py) in full: sampler throughput of every variant, JEM
+step overhead, buffer memory. Run: ``python benchmarks/readme_table.py``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+PERF_START, PERF_END = "<!-- perf:start -->", "<!-- perf:end -->"
 OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt,
        "==": operator.eq}
 
@@ -31,12 +34,60 @@ def rows() -> list[str]:
     return out
 
 
+def perf_rows() -> list[str]:
+    path = ROOT / "benchmarks" / "results" / "perf.json"
+    if not path.is_file():
+        return ["(not measured yet: run `python benchmarks/sgld_throughput.py`)"]
+    result = json.loads(path.read_text())
+    data, machine = result["data"], result.get("machine", {})
+    where = machine.get("gpu") or f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores"
+    out = [f"Measured on {where}, torch {machine.get('torch', '?')}, {result['date'][:10]}.", ""]
+    if "sgld" in data:
+        names = ["reference", "genzoo", "genzoo_contiguous", "genzoo_bf16", "genzoo_compile"]
+        out += ["| SGLD image-steps/s (x reference) | " + " | ".join(names) + " |",
+                "|---" * (len(names) + 1) + "|"]
+        for model, d in data["sgld"].items():
+            if not isinstance(d, dict):
+                continue
+            cells = [f"{d['image_steps_per_s'][n]:.0f} ({d['ratio_over_reference'][n]:.2f}x)"
+                     for n in names]
+            out.append(f"| {model}, batch {d['batch']} | " + " | ".join(cells) + " |")
+        out.append("")
+    if "jem-step" in data:
+        out += ["| JEM step (K SGLD steps) | JEM step s | K + 2 fwd-bwd s | overhead |",
+                "|---|---|---|---|"]
+        for model, d in data["jem-step"].items():
+            if isinstance(d, dict):
+                med = d["median_seconds"]
+                out.append(f"| {model}, K = {d['sgld_steps']}, batch {d['batch']} | "
+                           f"{med['jem_step']:.2f} | {med['k_plus_2_passes']:.2f} | "
+                           f"{d['overhead']:.3f} |")
+        out.append("")
+    if "memory" in data:
+        m = data["memory"]
+        out += ["| 10000 x 3 x 32 x 32 buffer | float32 | uint8 | ratio |", "|---|---|---|---|"]
+        for key, label, ratio in (
+                ("rss_added_by_filled_buffer_mib", "resident memory of the filled buffer, MiB",
+                 "ratio_rss_added"),
+                ("buffer_tensor_mib", "buffer tensors, MiB", "ratio_buffer_tensors"),
+                ("peak_rss_mib", "peak resident memory of the run, MiB", "ratio_peak_rss")):
+            out.append(f"| {label} | {m['float32'][key]:.1f} | {m['uint8'][key]:.1f} | "
+                       f"{m[ratio]:.3f} |")
+    return out
+
+
+def _fill(text: str, start: str, end: str, lines: list[str]) -> str:
+    head, found, rest = text.partition(start)
+    if not found:
+        return text
+    _, _, tail = rest.partition(end)
+    return head + start + "\n" + "\n".join(lines) + "\n" + end + tail
+
+
 def main() -> None:
     readme = ROOT / "README.md"
-    text = readme.read_text()
-    head, _, rest = text.partition(START)
-    _, _, tail = rest.partition(END)
-    readme.write_text(head + START + "\n" + "\n".join(rows()) + "\n" + END + tail)
+    text = _fill(readme.read_text(), START, END, rows())
+    readme.write_text(_fill(text, PERF_START, PERF_END, perf_rows()))
 
 
 if __name__ == "__main__":
