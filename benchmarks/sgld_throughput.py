@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -164,13 +163,13 @@ def part_jem_step(runs: Path) -> tuple[list[dict], dict]:
             for m, d in data.items()], data
 
 
-def _rss_mib() -> float:
-    """Resident memory of this process, after returning freed heap pages to the system (so
-    that it counts live memory, not the allocator's cache of temporaries)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+def _rss_mib(key: str = "VmRSS") -> float:
+    """Resident memory of this process (``VmHWM``: its peak since exec; unlike ru_maxrss it
+    does not inherit the parent's peak), after returning freed heap pages to the system (so
+    that it counts live memory, not the allocator's cache of temporaries). Linux only."""
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{key}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -197,7 +196,7 @@ def memory_probe(uint8: bool) -> dict:
     return {"buffer_uint8": uint8, "buffer_items": len(buf),
             "buffer_tensor_mib": sum(t.nbytes for t in (buf.x, buf.y, buf.age)) / 2**20,
             "rss_added_by_filled_buffer_mib": filled - before,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mib": _rss_mib("VmHWM")}
 
 
 def part_memory(runs: Path) -> tuple[list[dict], dict]:
