@@ -42,6 +42,7 @@ from genzoo.config import resolve_config
 from genzoo.data.base import DatasetInfo
 from genzoo.models.base import Batch
 from genzoo.runs import build_method
+from genzoo.samplers.replay import uniform_init
 
 from common import check, run_parts
 
@@ -74,6 +75,11 @@ def reference_loop(net: torch.nn.Module, x0: torch.Tensor, steps: int, step_size
     return x.detach()
 
 
+def uniform(method, n: int) -> torch.Tensor:
+    """``n`` uniform-noise images (n, *shape) in the method's data range, on the CPU."""
+    return uniform_init(*method.box)(n, torch.device("cpu"), method.info.shape)
+
+
 def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -94,7 +100,7 @@ def throughput(model: str) -> dict:
     plain = cfg.model.net.build(method.info.shape, method.num_classes)  # as a user builds it
     plain.load_state_dict(method.net.state_dict())
     s = cfg.model.sampler
-    x0 = torch.rand(BATCH, *method.info.shape) * (method.box[1] - method.box[0]) + method.box[0]
+    x0 = uniform(method, BATCH)
     runs = {"reference": lambda: reference_loop(plain, x0, steps, s.step_size, s.noise_scale,
                                                 method.box)}
     runs.update({name: (lambda m=m: m.langevin(x0, steps)) for name, m in variants.items()})
@@ -122,8 +128,7 @@ def step_overhead(model: str) -> dict:
     """Seconds of a JEM step over K + 2 forward-backward passes, same net and batch."""
     method, cfg = build(model, [f"model.negatives={BATCH}", "model.sampler.steps=20"])
     k = cfg.model.sampler.steps
-    lo, hi = method.box
-    x = torch.rand(BATCH, *method.info.shape) * (hi - lo) + lo
+    x = uniform(method, BATCH)
     y = torch.randint(10, (BATCH,))
     opt = torch.optim.Adam(method.parameters(), lr=1e-4)
     for _ in range(3):  # fill the buffer a little, so draws mix stored and fresh chains
@@ -185,11 +190,9 @@ def memory_probe(uint8: bool) -> dict:
     for _ in range(0, buf.capacity, 1000):  # the chains' outputs, pushed as in training
         buf.push(method._fresh(1000))
     filled = _rss_mib()
-    lo, hi = method.box
     opt = torch.optim.Adam(method.parameters(), lr=1e-4)
     for _ in range(2):
-        out = method.train().loss(Batch(torch.rand(16, 3, 32, 32) * (hi - lo) + lo,
-                                        torch.randint(10, (16,))))
+        out = method.train().loss(Batch(uniform(method, 16), torch.randint(10, (16,))))
         opt.zero_grad()
         out.loss.backward()
         opt.step()

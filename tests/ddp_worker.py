@@ -30,29 +30,26 @@ OVERRIDES = ["train.steps=12", "train.batch_size=16", "train.log_every=1", "trai
              "model.net.norm=batch", "train.eval_every=6"]
 
 
-def main(out: Path) -> None:
-    train("clf-digits", OVERRIDES, runs_dir=out / "runs", quiet=True)
-    ctx = distributed.setup()
-    cfg = resolve_config("clf-digits", OVERRIDES)
+def fit_from_rank_seed(preset: str, overrides: list[str], seed: int, run_dir: Path,
+                       ctx: distributed.Context):
+    """``fit`` ``preset`` into ``run_dir`` from weights seeded by ``seed + rank``."""
+    cfg = resolve_config(preset, overrides)
     data = load_data(cfg, "train")
-    seed_everything(100 + ctx.rank)
+    seed_everything(seed + ctx.rank)
     method = build_method(cfg, data.info)
-    run_dir = out / "fit"
     if ctx.is_main:
         run_dir.mkdir()
     distributed.barrier()
     fit(method, data, cfg, run_dir, quiet=True)
-    torch.save(method.state_dict(), out / f"rank{ctx.rank}.pt")
+    return method
 
-    cfg = resolve_config("jem-mnist", JEM)
-    data = load_data(cfg, "train")
-    seed_everything(200 + ctx.rank)
-    jem = build_method(cfg, data.info)
-    jem_dir = out / "jem"
-    if ctx.is_main:
-        jem_dir.mkdir()
-    distributed.barrier()
-    fit(jem, data, cfg, jem_dir, quiet=True)
+
+def main(out: Path) -> None:
+    train("clf-digits", OVERRIDES, runs_dir=out / "runs", quiet=True)
+    ctx = distributed.setup()
+    method = fit_from_rank_seed("clf-digits", OVERRIDES, 100, out / "fit", ctx)
+    torch.save(method.state_dict(), out / f"rank{ctx.rank}.pt")
+    jem = fit_from_rank_seed("jem-mnist", JEM, 200, out / "jem", ctx)
     torch.save({"params": jem.state_dict(), "buffer": jem.buffer.state_dict()},
                out / f"jem{ctx.rank}.pt")
     dist.barrier()

@@ -26,6 +26,14 @@ def reference_loop(net, x0, steps, step_size, noise, box):
     return x.detach()
 
 
+def twins(*option):
+    """A small jem-mnist on digits and a copy of it (same weights) with sampler ``option``."""
+    jem, data = preset_method("jem-mnist", [*DIGITS, "model.net.width=4"], limit=64)
+    other, _ = preset_method("jem-mnist", [*DIGITS, "model.net.width=4", *option], limit=64)
+    other.load_state_dict(jem.state_dict())
+    return jem, other, data
+
+
 def plain_copy(jem):
     """The backbone as a user builds it (contiguous weights), with jem's weights."""
     net = jem.cfg.net.build(jem.info.shape, jem.num_classes)
@@ -90,19 +98,13 @@ def test_recorded_frames_are_copies_of_the_chain():
 
 
 def test_channels_last_weights_survive_a_checkpoint_round_trip():
-    jem, data = preset_method("jem-mnist", [*DIGITS, "model.net.width=4"], limit=64)
-    other, _ = preset_method("jem-mnist", [*DIGITS, "model.net.width=4",
-                                           "model.sampler.channels_last=false"], limit=64)
-    other.load_state_dict(jem.state_dict())
+    jem, other, data = twins("model.sampler.channels_last=false")
     x = jem.prepare(data.x[:8]).x
     torch.testing.assert_close(other.energy(x), jem.energy(x), atol=1e-5, rtol=0)
 
 
 def test_bf16_chains_stay_close_to_float32():
-    jem, data = preset_method("jem-mnist", [*DIGITS, "model.net.width=4"], limit=64)
-    fast, _ = preset_method("jem-mnist", [*DIGITS, "model.net.width=4",
-                                          "model.sampler.precision=bf16"], limit=64)
-    fast.load_state_dict(jem.state_dict())
+    jem, fast, data = twins("model.sampler.precision=bf16")
     x0 = jem.prepare(data.x[:16]).x
     torch.manual_seed(0)
     exact = jem.langevin(x0, 5)
@@ -117,15 +119,12 @@ def test_bf16_chains_stay_close_to_float32():
 
 @pytest.mark.slow
 def test_compiled_chains_match_eager_chains():
-    jem, data = preset_method("jem-mnist", [*DIGITS, "model.net.width=4"], limit=64)
-    comp, _ = preset_method("jem-mnist", [*DIGITS, "model.net.width=4",
-                                          "model.sampler.compile=true"], limit=64)
-    comp.load_state_dict(jem.state_dict())
+    jem, comp, data = twins("model.sampler.compile=true")
     x0 = jem.prepare(data.x[:16]).x
     torch.manual_seed(0)
     eager = jem.langevin(x0, 4)
     torch.manual_seed(0)
     compiled = comp.langevin(x0, 4)
     torch.testing.assert_close(compiled, eager, atol=1e-4, rtol=0)
-    assert "_compiled" not in dict(comp.named_modules())  # not a submodule: no extra weights
+    assert "_compiled_net" not in dict(comp.named_modules())  # not a submodule: no extra weights
     assert set(comp.state_dict()) == set(jem.state_dict())

@@ -96,7 +96,7 @@ class EBM(BufferedLangevin, Method):
         self.net = cfg.net.build(info.shape, self.num_classes or 1)
         self.box = self.data_range if info.value_range is not None else cfg.init_range
         self.buffer = self._build_buffer(uniform_init(*self.box))
-        self._check_sampler()
+        self._prepare_sampler()
 
     @property
     def conditional(self) -> bool:

@@ -107,7 +107,7 @@ class JEM(BufferedLangevin, Classifier):
         self.gaussian: ClassGaussian | None = None
         init = self._gaussian_init if cfg.start == "class-gaussian" else uniform_init(*self.box)
         self.buffer = self._build_buffer(init)
-        self._check_sampler()
+        self._prepare_sampler()
 
     @property
     def conditional(self) -> bool:

@@ -12,6 +12,7 @@ receiving gradients.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -112,7 +113,7 @@ class BufferedLangevin:
                             uint8_range=self.box if cfg.buffer_uint8 else None,
                             p_new_decay=cfg.p_new_decay)
 
-    def _check_sampler(self) -> None:
+    def _prepare_sampler(self) -> None:
         """ConfigError when proximal SGLD is asked of a backbone without a stem split; puts an
         image network's weights in channels-last format (``sampler.channels_last``)."""
         if self.cfg.sampler.inner_steps and not hasattr(self.net, "from_stem"):
@@ -120,20 +121,16 @@ class BufferedLangevin:
                               f"first-layer split (cnn, wrn), not {self.cfg.net.name!r}")
         if self._channels_last:
             self.net.to(memory_format=torch.channels_last)
-        # a plain dict: an nn.Module attribute would register the compiled copy as a submodule
-        self._compiled: dict[str, torch.nn.Module] = {}
 
     @property
     def _channels_last(self) -> bool:
         return self.cfg.sampler.channels_last and len(self.info.shape) == 3
 
-    def _chain_net(self) -> torch.nn.Module:
-        """The network the chains run through: ``self.net``, or its ``torch.compile`` form."""
-        if not self.cfg.sampler.compile:
-            return self.net
-        if "net" not in self._compiled:
-            self._compiled["net"] = torch.compile(self.net)
-        return self._compiled["net"]
+    @functools.cached_property
+    def _compiled_net(self) -> torch.nn.Module:
+        """``torch.compile(self.net)``, made once; cached in the instance ``__dict__``, so not
+        registered as a submodule (no extra state-dict keys)."""
+        return torch.compile(self.net)
 
     def energy(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """E(x) (B,) of inputs (B, *shape) in ``data_range``; with labels y (B,), E(x, y)."""
@@ -185,7 +182,7 @@ class BufferedLangevin:
                                   inner_clip=s.inner_clip, clip_grad=s.clip_grad,
                                   clamp=self._clamp())
             else:
-                net = self._chain_net()
+                net = self._compiled_net if s.compile else self.net
 
                 def energy(v: Tensor) -> Tensor:
                     with autocast():

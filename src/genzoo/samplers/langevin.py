@@ -107,36 +107,41 @@ def step_sizes(schedule: Schedule, start: float, end: float, steps: int) -> list
 Project = Callable[[Tensor], Tensor]
 
 
-def _post(x: Tensor, clamp: tuple[float, float] | None, project: Project | None) -> Tensor:
-    x = x if clamp is None else x.clamp(*clamp)
-    return x if project is None else project(x)
+def _clamped(x: Tensor, clamp: tuple[float, float] | None) -> Tensor:
+    return x if clamp is None else x.clamp(*clamp)
+
+
+def _noise(x: Tensor) -> Tensor:
+    """Standard normal noise of x's shape drawn in the contiguous layout, whatever x's memory
+    format: the same draws as ``torch.randn_like`` of a contiguous x, so a channels-last chain
+    follows the same path for the same seed."""
+    return torch.randn(x.shape, dtype=x.dtype, device=x.device)
 
 
 def sgld_trajectory(grad_log_p: GradFn, x: Tensor, steps: int, step_size: float | Sequence[float],
-                    noise_scale: float | Sequence[float], record: Recorder, *, every: int = 1,
-                    clip_grad: float | None = None, clamp: tuple[float, float] | None = None,
+                    noise_scale: float | Sequence[float], record: Recorder | None, *,
+                    every: int = 1, clip_grad: float | None = None,
+                    clamp: tuple[float, float] | None = None,
                     project: Project | None = None) -> Tensor:
     """:func:`sgld`, calling ``record(t, x)`` at t = 0 and every ``every`` steps after (with a
-    copy: the chain itself is updated in place)."""
+    copy: the chain itself is updated in place); ``record`` None records nothing."""
     sizes = [step_size] * steps if isinstance(step_size, (int, float)) else list(step_size)
     noises = [noise_scale] * steps if isinstance(noise_scale, (int, float)) else list(noise_scale)
     if len(sizes) != steps or len(noises) != steps:
         raise ValueError(f"need {steps} step sizes and noise scales")
     x = x.detach().clone()  # updated in place from here on; the caller's x is not touched
-    record(0, x.clone())
+    if record is not None:
+        record(0, x.clone())
     for t in range(steps):
         g = grad_log_p(x)
         if clip_grad is not None:
             g = g.clamp(-clip_grad, clip_grad)
-        x.add_(g, alpha=sizes[t])
-        # contiguous noise, whatever x's memory format: the same draws as torch.randn_like of
-        # a contiguous x, so a channels-last chain follows the same path for the same seed
-        x.add_(torch.randn(x.shape, dtype=x.dtype, device=x.device), alpha=noises[t])
+        x.add_(g, alpha=sizes[t]).add_(_noise(x), alpha=noises[t])
         if clamp is not None:
             x.clamp_(*clamp)
         if project is not None:
             x = project(x).detach()
-        if (t + 1) % every == 0 or t + 1 == steps:
+        if record is not None and ((t + 1) % every == 0 or t + 1 == steps):
             record(t + 1, x.clone())
     return x
 
@@ -160,13 +165,12 @@ def sgld(grad_log_p: GradFn, x: Tensor, steps: int, step_size: float | Sequence[
     Returns:
         The final points (B, ...), detached.
     """
-    return sgld_trajectory(grad_log_p, x, steps, step_size, noise_scale, lambda t, x: None,
-                           every=max(steps, 1), clip_grad=clip_grad, clamp=clamp,
-                           project=project)
+    return sgld_trajectory(grad_log_p, x, steps, step_size, noise_scale, None,
+                           clip_grad=clip_grad, clamp=clamp, project=project)
 
 
 def langevin_trajectory(grad_log_p: GradFn, x: Tensor, steps: int, eps: float,
-                        record: Recorder, *, eps_end: float | None = None,
+                        record: Recorder | None, *, eps_end: float | None = None,
                         schedule: Schedule = "constant", every: int = 1,
                         clamp: tuple[float, float] | None = None) -> Tensor:
     """:func:`langevin`, calling ``record(t, x)`` at t = 0 and every ``every`` steps after."""
@@ -189,8 +193,8 @@ def langevin(grad_log_p: GradFn, x: Tensor, steps: int, eps: float, *,
         schedule: ``constant``, ``linear`` or ``geometric`` (see :func:`step_sizes`).
         clamp: optional projection into ``(low, high)`` after each step.
     """
-    return langevin_trajectory(grad_log_p, x, steps, eps, lambda t, x: None, eps_end=eps_end,
-                               schedule=schedule, every=max(steps, 1), clamp=clamp)
+    return langevin_trajectory(grad_log_p, x, steps, eps, None, eps_end=eps_end,
+                               schedule=schedule, clamp=clamp)
 
 
 def noise_levels(sigma_max: float, sigma_min: float, levels: int) -> Tensor:
@@ -272,15 +276,14 @@ def proximal_sgld(stem: Callable[[Tensor], Tensor], head_energy: Callable[[Tenso
             g, p = torch.autograd.grad(head_energy(z).sum(), (xg, z))
         if clip_grad is not None:
             g = g.clamp(-clip_grad, clip_grad)
-        x = _post(x.detach() - step_size * g, clamp, None) if step_size else x.detach()
+        x = _clamped(x.detach() - step_size * g, clamp) if step_size else x.detach()
         p = p.detach()
         for _ in range(inner_steps):
             with torch.enable_grad():
                 xi = x.requires_grad_(True)
                 (h,) = torch.autograd.grad((stem(xi) * p).sum(), xi)
-            x = _post(x.detach() - inner_step * h.clamp(-inner_clip, inner_clip), clamp, None)
+            x = _clamped(x.detach() - inner_step * h.clamp(-inner_clip, inner_clip), clamp)
         if noises[t]:
-            noise = torch.randn(x.shape, dtype=x.dtype, device=x.device)  # any layout
-            x = _post(x + noises[t] * noise, clamp, None)
+            x = _clamped(x + noises[t] * _noise(x), clamp)
         x = x.detach()
     return x
