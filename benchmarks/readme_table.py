@@ -43,14 +43,15 @@ def perf_rows() -> list[str]:
     where = machine.get("gpu") or f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores"
     out = [f"Measured on {where}, torch {machine.get('torch', '?')}, {result['date'][:10]}.", ""]
     if "sgld" in data:
-        names = ["reference", "genzoo", "genzoo_contiguous", "genzoo_bf16", "genzoo_compile"]
+        names = ["reference", "genzoo", "genzoo_contiguous", "genzoo_heap_off", "genzoo_bf16",
+                 "genzoo_compile", "reference_kept_heap"]
         out += ["| SGLD image-steps/s (x reference) | " + " | ".join(names) + " |",
                 "|---" * (len(names) + 1) + "|"]
         for model, d in data["sgld"].items():
             if not isinstance(d, dict):
                 continue
             cells = [f"{d['image_steps_per_s'][n]:.0f} ({d['ratio_over_reference'][n]:.2f}x)"
-                     for n in names]
+                     if n in d["image_steps_per_s"] else "-" for n in names]
             out.append(f"| {model}, batch {d['batch']} | " + " | ".join(cells) + " |")
         out.append("")
     if "jem-step" in data:

@@ -4,13 +4,17 @@ Parts (``--only``, comma-separated; results merge into ``benchmarks/results/perf
 
 - ``sgld``: image-steps per second (chains x steps / s) of genzoo's sampler
   (``BufferedLangevin.langevin``: weights frozen, eval mode, channels-last, in-place update and
-  noise, float32) against a plain reference loop written here (a leaf tensor with
-  ``requires_grad``, ``autograd.grad`` of the summed logsumexp, update, noise, clamp; the
-  network as a user builds it), on WRN-16-4 (3x32x32, batch 64; ``jem-cifar10``'s net) and
-  on ``jem-mnist``'s CNN (1x28x28, batch 64). Same weights, same starting points, same
-  process; the runs are alternated and the median of each is used. JEM's sampler values (step
-  1, noise 0.01, no clipping). Also measured, not checked: genzoo without channels-last,
-  with bf16 autocast (``sampler.precision: bf16``), and with ``sampler.compile``.
+  noise, the C heap kept mapped during the chain (``genzoo.samplers.heap``), float32) against a
+  plain reference loop written here (a leaf tensor with ``requires_grad``, ``autograd.grad`` of
+  the summed logsumexp, update, noise, clamp; the network as a user builds it), on WRN-16-4
+  (3x32x32, batch 64; ``jem-cifar10``'s net) and on ``jem-mnist``'s CNN (1x28x28, batch 64).
+  Same weights, same starting points, same process; the runs are alternated and the median of
+  each is used. JEM's sampler values (step 1, noise 0.01, no clipping). Also measured, not
+  checked: genzoo without channels-last, without the kept heap (``sampler.keep_heap: false``),
+  with bf16 autocast (``sampler.precision: bf16``), with ``sampler.compile``, and the reference
+  loop itself run inside ``kept_heap()`` (what the heap setting alone gives a plain loop). After
+  genzoo's first chain the process keeps glibc's steady-state thresholds (see ``heap.py``),
+  under which the reference loop faults less than in a fresh process, so the ratio errs low.
 - ``jem-step``: seconds of one JEM training step (loss with K SGLD steps, backward, Adam step)
   over the seconds of K + 2 forward-backward passes (train mode, gradients of the weights) of
   the same network and batch, for WRN-16-4 (K = 20, ``jem-cifar10``) and the MNIST CNN
@@ -42,6 +46,7 @@ from genzoo.config import resolve_config
 from genzoo.data.base import DatasetInfo
 from genzoo.models.base import Batch
 from genzoo.runs import build_method
+from genzoo.samplers.heap import kept_heap
 from genzoo.samplers.replay import uniform_init
 
 from common import check, run_parts
@@ -75,6 +80,12 @@ def reference_loop(net: torch.nn.Module, x0: torch.Tensor, steps: int, step_size
     return x.detach()
 
 
+def kept_loop(*args) -> torch.Tensor:
+    """:func:`reference_loop` inside :func:`genzoo.samplers.heap.kept_heap`."""
+    with kept_heap():
+        return reference_loop(*args)
+
+
 def uniform(method, n: int) -> torch.Tensor:
     """``n`` uniform-noise images (n, *shape) in the method's data range, on the CPU."""
     return uniform_init(*method.box)(n, torch.device("cpu"), method.info.shape)
@@ -92,6 +103,7 @@ def throughput(model: str) -> dict:
     method, cfg = build(model)
     variants = {"genzoo": method}
     for name, extra in (("genzoo_contiguous", ["model.sampler.channels_last=false"]),
+                        ("genzoo_heap_off", ["model.sampler.keep_heap=false"]),
                         ("genzoo_bf16", ["model.sampler.precision=bf16"]),
                         ("genzoo_compile", ["model.sampler.compile=true"])):
         other, _ = build(model, extra)
@@ -103,6 +115,8 @@ def throughput(model: str) -> dict:
     x0 = uniform(method, BATCH)
     runs = {"reference": lambda: reference_loop(plain, x0, steps, s.step_size, s.noise_scale,
                                                 method.box)}
+    runs["reference_kept_heap"] = lambda: kept_loop(plain, x0, steps, s.step_size,
+                                                   s.noise_scale, method.box)
     runs.update({name: (lambda m=m: m.langevin(x0, steps)) for name, m in variants.items()})
     warm = {name: _timed(fn) for name, fn in runs.items()}  # compile and allocator warm-up
     seconds: dict[str, list[float]] = {name: [] for name in runs}

@@ -121,6 +121,19 @@ def test_sample_shape_and_image_range():
         gan.sample(2, steps=1)
 
 
+def test_temperature_scales_the_latents():
+    gan = _gan()
+    z = torch.randn(7, gan.cfg.latent_dim)
+    gan.latents = lambda n: z[:n]  # the same draws for every T
+    for t in (0.0, 0.5, 1.0):
+        torch.testing.assert_close(gan.sample(7, temperature=t), gan.generate(t * z))
+    torch.testing.assert_close(gan.sample(7), gan.generate(z))  # model.temperature: 1
+    with pytest.raises(UserError, match="temperature"):
+        gan.sample(2, temperature=-0.5)
+    with pytest.raises(UserError, match="temperature"):
+        gan.sample(2, temperature="warm")
+
+
 def test_tiny_training_run_moves_the_losses(tmp_path):
     raw = {"method": "gan", "name": "gan-tiny",
            "model": {"generator": {"name": "mlp", "width": 32, "depth": 2},

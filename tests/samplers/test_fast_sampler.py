@@ -128,3 +128,13 @@ def test_compiled_chains_match_eager_chains():
     torch.testing.assert_close(compiled, eager, atol=1e-4, rtol=0)
     assert "_compiled_net" not in dict(comp.named_modules())  # not a submodule: no extra weights
     assert set(comp.state_dict()) == set(jem.state_dict())
+
+
+def test_chains_are_the_same_with_and_without_the_kept_heap():
+    jem, other, data = twins("model.sampler.keep_heap=false")
+    x0 = jem.prepare(data.x[:8]).x
+    torch.manual_seed(5)
+    kept = jem.langevin(x0, 5)
+    torch.manual_seed(5)
+    plain = other.langevin(x0, 5)
+    assert torch.equal(kept, plain)

@@ -25,6 +25,28 @@ if TYPE_CHECKING:
     from genzoo.optim import Optimizers
 
 
+def sampling_temperature(overrides: dict[str, Any], default: float, method: str) -> float:
+    """The latent temperature T >= 0 of a ``sample`` call: ``overrides["temperature"]`` or
+    ``default``; a UserError for any other override key or a value that is not a number >= 0.
+
+    Latents are drawn from N(0, T^2 I): T < 1 trades diversity for typical-looking samples
+    (Kingma & Dhariwal, "Glow", NeurIPS 2018, section 5; the truncation of Brock et al.,
+    "Large Scale GAN Training...", ICLR 2019, section 3.1, is the hard-threshold variant).
+    """
+    unknown = [key for key in overrides if key != "temperature"]
+    if unknown:
+        raise UserError(f"unknown sampler setting {unknown[0]!r} for method {method!r}; "
+                        "valid: temperature")
+    value = overrides.get("temperature", default)
+    try:
+        temperature = float(value)
+    except (TypeError, ValueError):
+        temperature = -1.0
+    if not temperature >= 0:
+        raise UserError(f"sampler.temperature: expected a number >= 0, got {value!r}")
+    return temperature
+
+
 def class_labels(y: Tensor, n: int, num_classes: int, device: torch.device) -> Tensor:
     """Labels ``y`` as (n,) int64 class indices on ``device``; a UserError unless there are
     exactly ``n`` of them, each in 0..num_classes - 1."""

@@ -64,7 +64,7 @@ from genzoo.config import param
 from genzoo.data.base import DatasetInfo
 from genzoo.errors import ConfigError, UserError
 from genzoo.losses import interpolate_grad_norm, norm_penalty, vf_wasserstein_distance
-from genzoo.models.base import Batch, LossOutput, Method, class_labels
+from genzoo.models.base import Batch, LossOutput, Method, class_labels, sampling_temperature
 from genzoo.nets.base import NetConfig
 from genzoo.nets.mlp import MLPConfig
 from genzoo.registry import methods
@@ -101,6 +101,9 @@ class GANConfig:
         "projection", "conditional critic: projection (Miyato & Koyama 2018) or concat (the "
         "label one-hot as extra input channels / features)")
     critic_features: int = param(256, "projection: size of the critic features phi(x)", ge=1)
+    temperature: float = param(1.0, "std T of the latents when sampling, z ~ N(0, T^2 I) "
+                               "(override: sampler.temperature); T < 1 trades diversity for "
+                               "typical samples", ge=0)
 
 
 def discriminator_loss_ns(d_real: Tensor, d_fake: Tensor) -> Tensor:
@@ -367,9 +370,8 @@ class GAN(Method):
 
     @torch.no_grad()
     def sample(self, n: int, *, y: Tensor | None = None, **overrides: Any) -> Tensor:
-        """``n`` samples G(z) (n, *shape), z ~ N(0, I); a conditional GAN takes labels ``y``
-        (n,) (uniform when None); no sampler settings."""
-        if overrides:
-            raise UserError(f"unknown sampler setting {next(iter(overrides))!r} for method "
-                            "'gan'; it has none")
-        return self.generate(self.latents(n), self.labels(n, y))
+        """``n`` samples G(z) (n, *shape), z ~ N(0, T^2 I); a conditional GAN takes labels
+        ``y`` (n,) (uniform when None). ``overrides``: ``temperature`` T (default
+        ``model.temperature``, 1: the latent distribution G was trained on)."""
+        temperature = sampling_temperature(overrides, self.cfg.temperature, "gan")
+        return self.generate(temperature * self.latents(n), self.labels(n, y))

@@ -61,10 +61,10 @@ from torch import Tensor
 from genzoo.config import param
 from genzoo.data.base import Dataset, DatasetInfo
 from genzoo.data.transforms import dequantize
-from genzoo.errors import ConfigError, UserError
+from genzoo.errors import ConfigError
 from genzoo.inpainting import InpaintConfig
 from genzoo.metrics.likelihood import bits_per_dim
-from genzoo.models.base import Batch, LossOutput, Method
+from genzoo.models.base import Batch, LossOutput, Method, sampling_temperature
 from genzoo.models.flow_layers import (
     ActNorm,
     AffineCoupling,
@@ -243,17 +243,7 @@ class RealNVP(Method):
             overrides: ``temperature`` (T >= 0), overriding ``model.temperature``; T < 1 trades
                 diversity for typical-looking samples (Glow, section 5), T = 0 gives f^-1(0).
         """
-        unknown = [key for key in overrides if key != "temperature"]
-        if unknown:
-            raise UserError(f"unknown sampler setting {unknown[0]!r} for method 'realnvp'; "
-                            "valid: temperature")
-        try:
-            temperature = float(overrides.get("temperature", self.cfg.temperature))
-        except (TypeError, ValueError):
-            temperature = -1.0
-        if not temperature >= 0:
-            raise UserError(f"sampler.temperature: expected a number >= 0, got "
-                            f"{overrides.get('temperature')!r}")
+        temperature = sampling_temperature(overrides, self.cfg.temperature, "realnvp")
         ref = next(self.parameters())
         z = temperature * torch.randn(n, self.dim, device=ref.device, dtype=ref.dtype)
         x, _ = self.inverse(z)
