@@ -34,6 +34,14 @@ def twins(*option):
     return jem, other, data
 
 
+def same_seed_chains(a, b, x0, steps, seed=0):
+    """The chains of ``a`` and ``b`` from ``x0``, each after seeding with ``seed``."""
+    torch.manual_seed(seed)
+    first = a.langevin(x0, steps)
+    torch.manual_seed(seed)
+    return first, b.langevin(x0, steps)
+
+
 def plain_copy(jem):
     """The backbone as a user builds it (contiguous weights), with jem's weights."""
     net = jem.cfg.net.build(jem.info.shape, jem.num_classes)
@@ -106,10 +114,7 @@ def test_channels_last_weights_survive_a_checkpoint_round_trip():
 def test_bf16_chains_stay_close_to_float32():
     jem, fast, data = twins("model.sampler.precision=bf16")
     x0 = jem.prepare(data.x[:16]).x
-    torch.manual_seed(0)
-    exact = jem.langevin(x0, 5)
-    torch.manual_seed(0)
-    approx = fast.langevin(x0, 5)
+    exact, approx = same_seed_chains(jem, fast, x0, 5)
     assert approx.dtype == torch.float32 and torch.isfinite(approx).all()
     moved = (exact - x0).abs().mean()
     assert (approx - exact).abs().mean() < 0.1 * moved  # bf16 rounding, not another chain
@@ -120,11 +125,7 @@ def test_bf16_chains_stay_close_to_float32():
 @pytest.mark.slow
 def test_compiled_chains_match_eager_chains():
     jem, comp, data = twins("model.sampler.compile=true")
-    x0 = jem.prepare(data.x[:16]).x
-    torch.manual_seed(0)
-    eager = jem.langevin(x0, 4)
-    torch.manual_seed(0)
-    compiled = comp.langevin(x0, 4)
+    eager, compiled = same_seed_chains(jem, comp, jem.prepare(data.x[:16]).x, 4)
     torch.testing.assert_close(compiled, eager, atol=1e-4, rtol=0)
     assert "_compiled_net" not in dict(comp.named_modules())  # not a submodule: no extra weights
     assert set(comp.state_dict()) == set(jem.state_dict())
@@ -132,9 +133,5 @@ def test_compiled_chains_match_eager_chains():
 
 def test_chains_are_the_same_with_and_without_the_kept_heap():
     jem, other, data = twins("model.sampler.keep_heap=false")
-    x0 = jem.prepare(data.x[:8]).x
-    torch.manual_seed(5)
-    kept = jem.langevin(x0, 5)
-    torch.manual_seed(5)
-    plain = other.langevin(x0, 5)
+    kept, plain = same_seed_chains(jem, other, jem.prepare(data.x[:8]).x, 5, seed=5)
     assert torch.equal(kept, plain)
