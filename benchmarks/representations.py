@@ -2,15 +2,15 @@
 
 Parts (each trains from scratch on this machine's CPU, one training at a time):
 
-- ``vqvae-mnist``, ``vqvae-fashion``: train the preset, then ``genzoo cluster RUN`` twice,
-  K = 5..15: KMeans on the quantized codes (``--embed none``) and spectral clustering of them
-  (``--embed spectral``, which also clusters the raw pixels spectrally), each beside KMeans on
-  raw pixels; the ``PSEUDO_LABELS`` pipeline also gets the t-SNE and the clf preset trained on
-  true vs pseudo labels. Pseudo-labels at K = 10 (``PSEUDO_K``, the number of classes, as
-  clustering accuracy is usually reported; the best-silhouette K of the sweep is reported
-  beside it: 5-8 here, coarser than the classes). Check: their Hungarian accuracy at least 10
-  points above KMeans on raw pixels with the same K; the other pipeline's numbers are reported
-  beside it.
+- ``vqvae-mnist``, ``vqvae-fashion``: train the preset, then ``genzoo cluster RUN`` twice, K =
+  5..15: KMeans on the quantized codes (``--embed none``) and spectral clustering of them
+  (``--embed spectral``, which also clusters the raw pixels spectrally; the kNN graph's
+  ``--neighbors`` at its default, 60), each beside KMeans on raw pixels; the ``PSEUDO_LABELS``
+  pipeline also gets the t-SNE and the clf preset trained on true vs pseudo labels.
+  Pseudo-labels at K = 10 (``PSEUDO_K``, the number of classes, as clustering accuracy is
+  usually reported; the best-silhouette K of the sweep is reported beside it: 5-8 here, coarser
+  than the classes). Check: their Hungarian accuracy at least 10 points above KMeans on raw
+  pixels with the same K; the other pipeline's numbers are reported beside it.
 - ``simsiam``: ``simsiam-fashion``; weighted kNN accuracy (k = 200, T = 0.1, the training
   split as bank) of the best checkpoint on the test split >= 88% within 30 minutes of
   training, and above the same kNN classifier on raw pixels.

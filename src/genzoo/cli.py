@@ -167,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--classifier-epochs", type=int, default=3)
     s.add_argument("--embed", default="none", help="none: KMeans on the features; spectral: "
                    "spectral clustering (KMeans on the kNN-graph Laplacian eigenvectors)")
-    s.add_argument("--neighbors", type=int, default=30, help="k of the kNN graph of --embed "
+    s.add_argument("--neighbors", type=int, default=60, help="k of the kNN graph of --embed "
                    "spectral")
     s.add_argument("--seed", type=int, default=0)
 
