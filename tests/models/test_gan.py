@@ -242,6 +242,39 @@ def test_wgan_lp_critic_loss_is_the_wasserstein_loss_plus_lambda_lp():
     assert "gp" not in metrics and metrics["lipschitz"] > 0
 
 
+def test_penalty_scale_multiplies_lambda_and_zero_leaves_the_penalty_out():
+    gan = _gan(objective="wgan-gp", gp_weight=5.0)  # two-sided: a penalty > 0 here
+    x = gan.prepare(torch.randn(8, 2) * 3).x
+    losses = {}
+    for scale in (0.0, 1.0, 3.0):
+        torch.manual_seed(4)
+        losses[scale], metrics = gan.critic_loss(x, penalty_scale=scale)
+        assert ("gp" in metrics) == (scale > 0)
+    torch.testing.assert_close(losses[3.0] - losses[0.0], 3 * (losses[1.0] - losses[0.0]))
+    assert (losses[1.0] - losses[0.0]).item() > 0
+
+
+@pytest.mark.parametrize("objective", ["wgan-lp", "wgan-gp"])
+def test_lazy_penalty_on_every_kth_critic_step_weighted_k(objective, monkeypatch):
+    gan = _gan(objective=objective, n_critic=2, gp_every=3)
+    scales: list[float] = []
+    critic_loss = gan.critic_loss
+
+    def recording(x, y=None, penalty_scale=1.0):
+        scales.append(penalty_scale)
+        return critic_loss(x, y, penalty_scale)
+
+    monkeypatch.setattr(gan, "critic_loss", recording)
+    opt = _optimizers(gan)
+    batch = gan.prepare(torch.randn(8, 2))
+    logged = [gan.train_step(batch, opt) for _ in range(4)]
+    assert scales == [3.0, 0.0, 0.0, 3.0, 0.0, 0.0, 3.0, 0.0]
+    name = "lp" if objective == "wgan-lp" else "gp"
+    # every step logs the latest penalised step's numbers, so the logged keys never vary
+    assert all({name, "lipschitz"} <= set(m) for m in logged)
+    assert logged[2][name] == logged[1][name]  # call 2 had no penalised critic step
+
+
 def test_weight_clipping_keeps_every_critic_weight_in_range():
     gan = _gan(objective="wgan", clip=0.05, n_critic=3)
     with torch.no_grad():

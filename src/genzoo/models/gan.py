@@ -18,6 +18,11 @@ One method for the GAN family; ``model.objective`` picks the pair of losses:
 ``wgan-lp``  the one-sided ``lambda E max(0, ||grad D(x_hat)|| - 1)^2`` instead (:func:`lp_reg`,
              Petzka et al. 2018), which leaves every 1-Lipschitz critic unpenalised.
 
+With ``gp_every: k`` the penalty is lazy (Karras et al. 2020, section 3.1, there for R1): it
+enters only every k-th critic step, weighted ``k * lambda`` so that its expected gradient is
+unchanged, and the other steps skip the double backpropagation, about half of a critic
+step's cost.
+
 ``model.conditional`` makes both networks class-conditional (Mirza & Osindero 2014): G gets a
 learned label embedding appended to z; the critic either projects (``critic_cond:
 projection``, Miyato & Koyama 2018: ``D(x, y) = w . phi(x) + b + e(y) . phi(x)`` with
@@ -40,6 +45,8 @@ References:
     Petzka, Fischer & Lukovnikov, "On the regularization of Wasserstein GANs", ICLR 2018.
     Mirza & Osindero, "Conditional Generative Adversarial Nets", arXiv:1411.1784, 2014.
     Miyato & Koyama, "cGANs with Projection Discriminator", ICLR 2018 (eq. (3)).
+    Karras et al., "Analyzing and Improving the Image Quality of StyleGAN", CVPR 2020 (lazy
+    regularization, section 3.1).
 
 Example:
     >>> import genzoo
@@ -93,6 +100,8 @@ class GANConfig:
         "wgan-gp (Gulrajani 2017) or wgan-lp (one-sided penalty, Petzka 2018)")
     n_critic: int = param(1, "discriminator steps per generator step", ge=1)
     gp_weight: float = param(10.0, "wgan-gp / wgan-lp: weight lambda of the penalty", ge=0)
+    gp_every: int = param(1, "wgan-gp / wgan-lp: lazy penalty, on every k-th critic step only, "
+                          "weighted k * lambda (Karras et al. 2020)", ge=1)
     clip: float = param(0.01, "wgan: critic weights are clipped to [-clip, clip] after each "
                         "critic step", gt=0)
     conditional: bool = param(False, "class-conditional G(z, y) and D(x, y) (labelled data)")
@@ -222,6 +231,8 @@ class GAN(Method):
     def __init__(self, cfg: GANConfig, info: DatasetInfo) -> None:
         super().__init__(cfg, info)
         self.bounded = info.value_range is not None
+        self._critic_steps = 0  # counts critic steps for the lazy penalty (gp_every)
+        self._penalty_metrics: dict[str, float] = {}  # of the latest penalised critic step
         out = math.prod(info.shape)
         self.num_classes: int | None = None
         if not cfg.conditional:
@@ -286,10 +297,11 @@ class GAN(Method):
                 p.requires_grad_(flag)
 
     # ------------------------------------------------------------------ the objective
-    def critic_loss(self, x_real: Tensor, y: Tensor | None = None
+    def critic_loss(self, x_real: Tensor, y: Tensor | None = None, penalty_scale: float = 1.0
                     ) -> tuple[Tensor, dict[str, float]]:
         """Discriminator loss on a real batch (B, *shape) (labels y (B,) for a conditional GAN;
-        the fakes get the same labels) and fresh fakes, plus its metrics.
+        the fakes get the same labels) and fresh fakes, plus its metrics. ``penalty_scale``
+        multiplies the penalty's weight lambda; 0 leaves the penalty out (lazy steps).
 
         Metrics: ``d_loss``; ``d_real`` / ``d_fake``: mean sigmoid(D) on real / fake points for
         ``ns``, mean critic score for the Wasserstein objectives, which also log ``w_dist``
@@ -307,12 +319,12 @@ class GAN(Method):
         d_loss = critic_loss_wgan(d_real, d_fake)
         metrics = {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item(),
                    "w_dist": vf_wasserstein_distance(d_real, d_fake).item()}
-        if objective != "wgan":
+        if objective != "wgan" and penalty_scale > 0:
             with torch.enable_grad():  # the penalty differentiates D, also under validation
                 norms = interpolate_grad_norm(lambda x: self.discriminate(x, y), x_real, x_fake)
             name = "gp" if objective == "wgan-gp" else "lp"
             penalty = norm_penalty(norms, one_sided=name == "lp")
-            d_loss = d_loss + self.cfg.gp_weight * penalty
+            d_loss = d_loss + penalty_scale * self.cfg.gp_weight * penalty
             metrics.update({name: penalty.item(), "lipschitz": norms.mean().item()})
         return d_loss, {"d_loss": d_loss.item(), **metrics}
 
@@ -346,13 +358,26 @@ class GAN(Method):
         """``n_critic`` discriminator steps (each followed by weight clipping for ``wgan``),
         then one generator step (Goodfellow 2014, Alg. 1; Arjovsky 2017, Alg. 1).
 
+        With ``gp_every`` k > 1, critic steps number ``j`` = 0, 1, ... over the run (the count
+        restarts at 0 on resume) and only those with ``j % k == 0`` carry the penalty, weighted
+        k lambda.
+
         Returns ``loss`` (= ``g_loss``), ``g_loss``, the last discriminator step's metrics
-        (:meth:`critic_loss`) and the gradient norms ``d_grad_norm`` / ``g_grad_norm``.
+        (:meth:`critic_loss`; on a lazy step ``d_loss`` leaves the penalty out and the penalty
+        metrics are those of the latest penalised step) and the gradient norms
+        ``d_grad_norm`` / ``g_grad_norm``.
         """
         y = self._batch_labels(batch)
         metrics: dict[str, float] = {}
+        every = self.cfg.gp_every
         for _ in range(self.cfg.n_critic):
-            d_loss, metrics = self.critic_loss(batch.x, y)
+            scale = float(every) if self._critic_steps % every == 0 else 0.0
+            self._critic_steps += 1
+            d_loss, metrics = self.critic_loss(batch.x, y, scale)
+            if scale and every > 1:
+                self._penalty_metrics = {k: metrics[k] for k in ("gp", "lp", "lipschitz")
+                                         if k in metrics}
+            metrics.update(self._penalty_metrics)
             opt.step("critic", d_loss)
             if self.cfg.objective == "wgan":
                 self.clip_critic()
