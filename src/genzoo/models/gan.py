@@ -374,13 +374,13 @@ class GAN(Method):
             scale = float(every) if self._critic_steps % every == 0 else 0.0
             self._critic_steps += 1
             d_loss, metrics = self.critic_loss(batch.x, y, scale)
-            if scale and every > 1:
+            if scale:
                 self._penalty_metrics = {k: metrics[k] for k in ("gp", "lp", "lipschitz")
                                          if k in metrics}
-            metrics.update(self._penalty_metrics)
             opt.step("critic", d_loss)
             if self.cfg.objective == "wgan":
                 self.clip_critic()
+        metrics.update(self._penalty_metrics)
         d_norm = grad_norm(self.critic.parameters())
         with self._critic_frozen():
             g_loss = self.generator_loss(len(batch.x), y)
