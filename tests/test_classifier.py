@@ -80,6 +80,20 @@ def test_small_cnn_for_28_and_8_pixels():
         SmallCNNConfig().build((2,), 3)
 
 
+def test_small_cnn_pool_grid_averages_cells():
+    """pool = g: the head sees the last maps averaged over a g x g grid of cells (1: global)."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 1, 28, 28)
+    net = SmallCNNConfig(width=4, stages=2, pool=2).build((1, 28, 28), 5)
+    maps = net.body(x)  # (3, 8, 7, 7): cells of rows/cols 0-3 and 3-6 (adaptive pooling)
+    cell = maps[:, :, 3:7, 0:4].mean(dim=(2, 3))
+    assert net.features(x).shape == (3, 8 * 4)
+    assert torch.allclose(net.features(x).view(3, 8, 2, 2)[:, :, 1, 0], cell, atol=1e-6)
+    assert torch.allclose(net(x), net.from_stem(net.stem(x)), atol=1e-6)
+    glob = SmallCNNConfig(width=4, stages=2).build((1, 28, 28), 5)
+    assert torch.allclose(glob.features(x), glob.body(x).mean(dim=(2, 3)))
+
+
 def test_random_crop_is_a_translation_and_flip_mirrors():
     torch.manual_seed(0)
     x = torch.randn(16, 1, 5, 7)

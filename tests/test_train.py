@@ -180,6 +180,17 @@ def test_amp_is_a_no_op_without_cuda(tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+def test_channels_last_trains_the_same_weights(tmp_path):
+    """train.channels_last changes the memory layout only: same weights (to float rounding)."""
+    a = train("clf-digits", ["train.steps=5"], runs_dir=tmp_path / "a", quiet=True)
+    b = train("clf-digits", ["train.steps=5", "train.channels_last=true"],
+              runs_dir=tmp_path / "b", quiet=True)
+    wa, wb = _state(a)["model"], _state(b)["model"]
+    assert any(w.dim() == 4 for w in wa.values())
+    assert all(torch.allclose(wa[k].float(), wb[k].float(), atol=1e-5) for k in wa)
+    assert load(b)(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+
+
 def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
     """Judges are 'reproducible from a seed': a preset trains to identical weights."""
     a = train("clf-digits", ["train.steps=15"], runs_dir=tmp_path, quiet=True)

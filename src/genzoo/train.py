@@ -148,6 +148,8 @@ class _Trainer:
         self.ctx = distributed.setup()
         self.device = pick_device(self.tc.device, self.ctx.local_rank)
         self.method = method.to(self.device)
+        if self.tc.channels_last:
+            method.to(memory_format=torch.channels_last)
         distributed.broadcast_module(method)
         self.stream = BatchStream(data, self.tc.batch_size, self.tc.seed, self.ctx.rank,
                                   self.ctx.world)

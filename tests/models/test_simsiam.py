@@ -147,6 +147,26 @@ def test_features_are_the_encoder_output_in_eval_mode_without_grad():
     assert torch.equal(method.encode(train, limit=5), h)
 
 
+def test_pooled_encoder_output_is_the_backbone_without_its_head():
+    """encoder_output: pooled hands the projector the backbone's pooled activations (the
+    paper's ResNet without fc): width * 2**(stages - 1) * pool**2 of them, feature_dim unused."""
+    method, train, _ = _digits(encoder_output="pooled",
+                               encoder={"name": "cnn", "width": 4, "stages": 2, "pool": 2,
+                                        "norm": "batch"})
+    method.eval()
+    x = method.prepare(train.x[:5]).x
+    h = method.features(x)
+    assert method.feature_dim == 8 * 4 and h.shape == (5, 32)
+    assert torch.equal(h, method.encoder.features(x))
+    assert not any("head" in name for name, _ in method.encoder.named_parameters())
+    assert method.projector[0].in_features == 32
+    z, p = method(x)
+    assert z.shape == p.shape == (5, 8)
+    with pytest.raises(ConfigError, match="encoder_output: pooled needs a backbone"):
+        _digits(encoder_output="pooled", feature_dim=64,
+                encoder={"name": "deconv", "size": 8, "stages": 1})
+
+
 # ----------------------------------------------------------------------------- config, nets
 @pytest.mark.parametrize("fixed", [True, False])
 def test_the_schedule_leaves_the_predictor_lr_alone_when_fixed(fixed):

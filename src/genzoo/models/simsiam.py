@@ -1,9 +1,9 @@
 """SimSiam: self-supervised representations from two augmented views, without negatives.
 
 Each batch is augmented twice, ``x1, x2 = aug(x), aug(x)``. The encoder f (a backbone to
-``feature_dim`` features, then a projection MLP to ``z`` of size d = ``proj_dim``) and a
-predictor MLP h give ``z_i = f(x_i)`` and ``p_i = h(z_i)``; the loss is the symmetrised negative
-cosine similarity with a stop-gradient on the target::
+features, then a projection MLP to ``z`` of size d = ``proj_dim``) and a predictor MLP h give
+``z_i = f(x_i)`` and ``p_i = h(z_i)``; the loss is the symmetrised negative cosine similarity
+with a stop-gradient on the target::
 
     D(p, z) = -<p / |p|, z / |z|>,   L = D(p1, stopgrad(z2)) / 2 + D(p2, stopgrad(z1)) / 2
 
@@ -15,6 +15,9 @@ other ablation (it collapses too). ``z_rank`` (:func:`effective_rank` of the nor
 over the batch) watches *dimensional* collapse, which ``z_std`` misses: outputs confined to a
 few directions.
 
+The features: with ``encoder_output: pooled`` the backbone's pooled activations, its linear
+head removed (the paper's ResNet without its fc layer); with ``head`` (the default, which
+older runs were trained with) those through the backbone's linear head to ``feature_dim``.
 Projector: ``proj_layers`` linear layers of width d, each followed by batch norm, ReLU after
 all but the last (the last BN without affine parameters, as the official code has it).
 Predictor: Linear(d, ``pred_hidden``) - BN - ReLU - Linear(``pred_hidden``, d), a bottleneck
@@ -150,8 +153,13 @@ class SimSiamConfig:
     encoder: NetConfig = param(
         default_factory=lambda: SmallCNNConfig(width=32, stages=3, norm="batch"),
         help="backbone: images -> features of size feature_dim (genzoo list nets)")
-    feature_dim: int = param(512, "size of the backbone's features (the kNN monitor's and "
-                             "features()'s space)", ge=1)
+    encoder_output: Literal["head", "pooled"] = param(
+        "head", "what the encoder gives the projector, the kNN monitor and features(): "
+        "'pooled', the backbone's pooled activations before its linear head (the paper's "
+        "ResNet without its fc layer; feature_dim is then unused), or 'head', those through "
+        "the backbone's linear head to feature_dim")
+    feature_dim: int = param(512, "size of the backbone's linear head (the features' size "
+                             "with encoder_output: head)", ge=1)
     proj_dim: int = param(2048, "d: width of the projection MLP and size of z and p", ge=1)
     proj_layers: int = param(2, "linear layers of the projector (2 for CIFAR, 3 for ImageNet "
                              "in the paper)", ge=1)
@@ -203,7 +211,17 @@ class SimSiam(Method):
                               f"shape {info.shape}")
         d = cfg.proj_dim
         self.encoder = cfg.encoder.build(info.shape, cfg.feature_dim)
-        self.projector = projection_mlp([cfg.feature_dim] + [d] * cfg.proj_layers)
+        #: size of the features (B, feature_dim) that :meth:`features` gives
+        self.feature_dim = cfg.feature_dim
+        if cfg.encoder_output == "pooled":
+            head = getattr(self.encoder, "head", None)
+            if not isinstance(head, nn.Linear):
+                raise ConfigError(f"model.encoder_output: pooled needs a backbone whose last "
+                                  f"layer is a linear head; net {cfg.encoder.name!r} has none "
+                                  f"(use encoder_output: head)")
+            self.feature_dim = head.in_features
+            self.encoder.head = nn.Identity()
+        self.projector = projection_mlp([self.feature_dim] + [d] * cfg.proj_layers)
         self.predictor: nn.Module = nn.Identity()
         if cfg.predictor == "mlp":
             h = cfg.pred_hidden
@@ -281,7 +299,7 @@ class SimSiam(Method):
         n = len(data) if limit is None else min(limit, len(data))
         chunks = [self.features(self.prepare(data.x[s:min(s + BANK_CHUNK, n)].to(self.device)).x)
                   for s in range(0, n, BANK_CHUNK)]
-        return torch.cat(chunks) if chunks else torch.empty(0, self.cfg.feature_dim)
+        return torch.cat(chunks) if chunks else torch.empty(0, self.feature_dim)
 
     @torch.no_grad()
     def evaluate(self, batches: Iterable[Batch]) -> dict[str, float]:

@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genzoo.config import param
@@ -41,12 +42,14 @@ class SmallCNN(nn.Module):
     """(B, C, H, W) -> (B, out_dim).
 
     ``stages`` stages of two 3x3 convolutions, the second with stride 2, channels
-    ``width * 2**i``; then global average pooling and a linear layer. Optional batch norm after
-    each convolution and dropout before the linear layer.
+    ``width * 2**i``; then average pooling to a ``pool`` x ``pool`` grid (1: global average
+    pooling; more keeps the coarse layout of the image), flattened, and a linear layer.
+    Optional batch norm after each convolution and dropout before the linear layer.
     """
 
     def __init__(self, in_channels: int, out_dim: int, width: int = 32, stages: int = 2,
-                 act: str = "relu", norm: str = "none", dropout: float = 0.0) -> None:
+                 act: str = "relu", norm: str = "none", dropout: float = 0.0,
+                 pool: int = 1) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = in_channels
@@ -59,12 +62,19 @@ class SmallCNN(nn.Module):
                 layers.append(activation(act))
                 c_in = c_out
         self.body = nn.Sequential(*layers)
+        self.pool = pool
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.head = nn.Linear(c_in, out_dim)
+        self.head = nn.Linear(c_in * pool * pool, out_dim)
+
+    def _pooled(self, h: Tensor) -> Tensor:
+        """(B, c, h, w) maps -> (B, c * pool**2): averages over a pool x pool grid of cells."""
+        if self.pool == 1:
+            return h.mean(dim=(2, 3))
+        return F.adaptive_avg_pool2d(h, self.pool).flatten(1)
 
     def features(self, x: Tensor) -> Tensor:
-        """Penultimate features (B, width * 2**(stages-1))."""
-        return self.body(x).mean(dim=(2, 3))
+        """Penultimate features (B, width * 2**(stages-1) * pool**2)."""
+        return self._pooled(self.body(x))
 
     def stem(self, x: Tensor) -> Tensor:
         """The first (linear) convolution: (B, C, H, W) -> (B, width, H, W)."""
@@ -74,7 +84,7 @@ class SmallCNN(nn.Module):
         """The rest of the network: ``from_stem(stem(x)) == forward(x)``."""
         for layer in list(self.body)[1:]:
             z = layer(z)
-        return self.head(self.dropout(z.mean(dim=(2, 3))))
+        return self.head(self.dropout(self._pooled(z)))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.dropout(self.features(x)))
@@ -82,7 +92,7 @@ class SmallCNN(nn.Module):
 
 @dataclass
 class SmallCNNConfig(NetConfig):
-    """``{name: cnn, width: 32, stages: 2, act: relu, norm: none, dropout: 0.0}``."""
+    """``{name: cnn, width: 32, stages: 2, act: relu, norm: none, dropout: 0.0, pool: 1}``."""
 
     name: str = "cnn"
     width: int = param(32, "channels of the first stage (doubled at each stage)", ge=1)
@@ -91,12 +101,14 @@ class SmallCNNConfig(NetConfig):
                                                                              "activation")
     norm: Literal["none", "batch"] = param("none", "normalization after each convolution")
     dropout: float = param(0.0, "dropout before the linear head", ge=0, lt=1)
+    pool: int = param(1, "average-pool the last maps to a pool x pool grid before the head "
+                      "(1: global average pooling)", ge=1)
 
     def build(self, in_shape: tuple[int, ...], out_dim: int) -> nn.Module:
         if len(in_shape) != 3:
             raise ConfigError(f"net 'cnn' needs image inputs (C, H, W), got shape {in_shape}")
         return SmallCNN(in_shape[0], out_dim, self.width, self.stages, self.act, self.norm,
-                        self.dropout)
+                        self.dropout, self.pool)
 
 
 nets.register("cnn", SmallCNNConfig)
