@@ -37,7 +37,7 @@ from pathlib import Path
 from common import check, run_parts, train_timed
 
 PARTS = ("vqvae-mnist", "vqvae-fashion", "simsiam", "ablations")
-ABLATION_EPOCHS = 2
+ABLATION_EPOCHS = 4
 CURVE_KEYS = ("step", "loss", "z_std", "z_std_sqrt_d", "z_rank")  # ablations' training curves
 PSEUDO_LABELS = "spectral"  # the genzoo cluster --embed of the checked pseudo-labels
 PSEUDO_K = 10  # K of the pseudo-labels: the number of classes (the silhouette's K is reported)
