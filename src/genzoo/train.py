@@ -147,9 +147,8 @@ class _Trainer:
         self.data = data
         self.ctx = distributed.setup()
         self.device = pick_device(self.tc.device, self.ctx.local_rank)
-        self.method = method.to(self.device)
-        if self.tc.channels_last:
-            method.to(memory_format=torch.channels_last)
+        self.method = method.to(self.device, memory_format=torch.channels_last
+                                if self.tc.channels_last else torch.preserve_format)
         distributed.broadcast_module(method)
         self.stream = BatchStream(data, self.tc.batch_size, self.tc.seed, self.ctx.rank,
                                   self.ctx.world)

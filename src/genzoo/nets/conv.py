@@ -68,7 +68,7 @@ class SmallCNN(nn.Module):
 
     def _pooled(self, h: Tensor) -> Tensor:
         """(B, c, h, w) maps -> (B, c * pool**2): averages over a pool x pool grid of cells."""
-        if self.pool == 1:
+        if self.pool == 1:  # the plain mean: runs from before `pool` stay bit-identical
             return h.mean(dim=(2, 3))
         return F.adaptive_avg_pool2d(h, self.pool).flatten(1)
 
