@@ -1,4 +1,5 @@
-"""Batch augmentations: the SimSiam views (random resized crop, colour jitter, greyscale)."""
+"""Batch augmentations: the SimSiam views (random resized crop, colour jitter, greyscale, blur,
+solarization)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from genzoo.data.augment import (
     adjust_hue,
     adjust_saturation,
     color_jitter,
+    gaussian_blur,
     grayscale,
     random_grayscale,
     random_resized_crop,
+    solarize,
 )
 
 
@@ -105,3 +108,48 @@ def test_color_jitter_of_grey_images_changes_only_brightness_and_contrast():
         assert torch.allclose(design @ coef, ys[:, None], atol=1e-5)
     with pytest.raises(ValueError, match="grey or RGB"):
         color_jitter(torch.rand(2, 2, 4, 4))
+
+
+def test_blur_matches_a_direct_2d_gaussian_convolution():
+    """One sigma for every image: the separable blur equals the 2-D kernel
+    exp(-(i^2 + j^2) / (2 sigma^2)) / Z applied with reflect padding."""
+    x = _images(b=3, c=2, size=11)
+    sigma, k = 1.3, 7
+    torch.manual_seed(0)
+    out = gaussian_blur(x, (sigma, sigma), p=1.0, kernel_size=k)
+    t = torch.arange(k, dtype=torch.float32) - 3
+    kernel = torch.exp(-(t.view(-1, 1) ** 2 + t.view(1, -1) ** 2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    padded = torch.nn.functional.pad(x, (3, 3, 3, 3), mode="reflect")
+    direct = torch.nn.functional.conv2d(padded.view(6, 1, 17, 17), kernel.view(1, 1, k, k))
+    assert torch.allclose(out, direct.view(3, 2, 11, 11), atol=1e-5)
+
+
+def test_blur_keeps_constants_and_the_mean_and_smooths():
+    torch.manual_seed(0)
+    flat = torch.full((4, 3, 10, 10), 0.37)
+    assert torch.allclose(gaussian_blur(flat, (0.5, 2.0), p=1.0), flat, atol=1e-6)
+    x = _images(b=4, c=1, size=16)
+    y = gaussian_blur(x, (2.0, 2.0), p=1.0)
+    assert y.std() < 0.5 * x.std()  # white noise loses most of its variance
+    assert torch.allclose(gaussian_blur(x, (0.5, 2.0), p=0.0), x)
+    with pytest.raises(ValueError, match="sigma"):
+        gaussian_blur(x, (0.0, 1.0))
+
+
+def test_blur_draws_one_sigma_per_image():
+    torch.manual_seed(0)
+    x = _images(b=1, c=1, size=16).expand(64, 1, 16, 16)
+    y = gaussian_blur(x, (0.3, 3.0), p=1.0)
+    assert y.flatten(1).std(1).unique().numel() > 32  # different strengths per image
+
+
+def test_solarize_inverts_the_bright_pixels_only():
+    x = torch.tensor([0.0, 0.2, 0.49, 0.5, 0.8, 1.0]).view(1, 1, 1, 6)
+    assert torch.allclose(solarize(x, p=1.0), torch.tensor([0.0, 0.2, 0.49, 0.5, 0.2, 0.0])
+                          .view(1, 1, 1, 6))
+    assert torch.equal(solarize(x, p=0.0), x)
+    torch.manual_seed(0)
+    many = _images(b=400, c=1, size=4)
+    changed = (solarize(many, p=0.25) != many).flatten(1).any(1).float().mean()
+    assert 0.18 < changed < 0.32

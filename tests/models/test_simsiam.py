@@ -187,6 +187,8 @@ def test_the_schedule_leaves_the_predictor_lr_alone_when_fixed(fixed):
 def test_bad_settings_are_config_errors():
     with pytest.raises(ConfigError, match="crop_scale"):
         _digits(crop_scale=[0.6, 0.2])
+    with pytest.raises(ConfigError, match="blur_sigma"):
+        _digits(blur=0.5, blur_sigma=[0.0, 1.0])
     vectors = DatasetInfo("toy", (2,), None, None, "vector")
     with pytest.raises(ConfigError, match="needs grey or RGB images"):
         SimSiam(SimSiamConfig(encoder=SmallCNNConfig(width=4)), vectors)

@@ -207,3 +207,54 @@ def random_grayscale(x: Tensor, p: float = 0.2) -> Tensor:
         return x
     apply = torch.rand(len(x), 1, 1, 1, device=x.device) < p
     return torch.where(apply, grayscale(x).expand_as(x), x)
+
+
+def gaussian_blur(x: Tensor, sigma: tuple[float, float] = (0.1, 2.0), p: float = 0.5,
+                  kernel_size: int | None = None) -> Tensor:
+    """Blur each image (B, C, H, W) with probability ``p`` by a Gaussian of standard deviation
+    ``sigma_b ~ U(sigma)`` pixels (one per image, the same for its channels and both axes).
+
+    The kernel is separable, ``kernel_size`` taps (default ``2 * ceil(3 * max(sigma)) + 1``,
+    capped at the largest odd size the image allows), normalised to sum 1, with reflect padding
+    (as torchvision's ``GaussianBlur``), so a constant image stays constant.
+
+    Args:
+        x: images (B, C, H, W).
+        sigma: range of the standard deviation in pixels, 0 < low <= high.
+        p: probability that an image is blurred.
+        kernel_size: odd number of taps; None: from the largest sigma.
+
+    Returns:
+        (B, C, H, W).
+
+    References:
+        Chen, Kornblith, Norouzi & Hinton, "A Simple Framework for Contrastive Learning of
+        Visual Representations", ICML 2020, appendix A (sigma in [0.1, 2.0], p = 0.5).
+    """
+    low, high = sigma
+    if not 0 < low <= high:
+        raise ValueError(f"gaussian_blur: expected 0 < sigma low <= high, got {list(sigma)}")
+    b, c, h, w = x.shape
+    k = kernel_size or 2 * math.ceil(3 * high) + 1
+    k = min(k, 2 * ((min(h, w) - 1) // 2) + 1)
+    if k < 3 or p <= 0:
+        return x
+    s = torch.empty(b, 1, device=x.device, dtype=x.dtype).uniform_(low, high)
+    taps = torch.arange(k, device=x.device, dtype=x.dtype) - (k - 1) / 2
+    kernel = torch.exp(-0.5 * (taps / s) ** 2)
+    kernel = (kernel / kernel.sum(1, keepdim=True)).repeat_interleave(c, 0)  # (B * C, k)
+    r = k // 2
+    out = F.pad(x.reshape(1, b * c, h, w), (r, r, r, r), mode="reflect")
+    out = F.conv2d(out, kernel.view(b * c, 1, k, 1), groups=b * c)
+    out = F.conv2d(out, kernel.view(b * c, 1, 1, k), groups=b * c).view(b, c, h, w)
+    apply = torch.rand(b, 1, 1, 1, device=x.device) < p
+    return torch.where(apply, out, x)
+
+
+def solarize(x: Tensor, p: float = 0.2, threshold: float = 0.5) -> Tensor:
+    """Invert the pixels of at least ``threshold`` (``v -> 1 - v``) of each image (B, C, H, W)
+    in [0, 1] with probability ``p`` (Grill et al., "Bootstrap Your Own Latent", NeurIPS 2020,
+    appendix B: p = 0.2 in one of the two views)."""
+    out = torch.where(x >= threshold, 1 - x, x)
+    apply = torch.rand(len(x), 1, 1, 1, device=x.device) < p
+    return torch.where(apply, out, x)

@@ -23,7 +23,8 @@ all but the last (the last BN without affine parameters, as the official code ha
 Predictor: Linear(d, ``pred_hidden``) - BN - ReLU - Linear(``pred_hidden``, d), a bottleneck
 of d / 4 in the paper. Augmentations, batched on the training device (see
 :mod:`genzoo.data.augment`): random resized crop, left-right flip, colour jitter (brightness and
-contrast only for grey images; plus saturation and hue for RGB) and random greyscale (RGB).
+contrast only for grey images; plus saturation and hue for RGB), random greyscale (RGB), and,
+off by default, Gaussian blur and solarization.
 
 Validation adds ``knn_acc``, the kNN monitor: validation images classified by a weighted vote
 of their ``knn_k`` most similar training images in the encoder's feature space (Wu et al.
@@ -61,7 +62,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genzoo.config import param
-from genzoo.data.augment import color_jitter, random_flip, random_grayscale, random_resized_crop
+from genzoo.data.augment import (
+    color_jitter,
+    gaussian_blur,
+    random_flip,
+    random_grayscale,
+    random_resized_crop,
+    solarize,
+)
 from genzoo.data.base import Dataset, DatasetInfo
 from genzoo.errors import ConfigError
 from genzoo.metrics.knn import knn_accuracy
@@ -176,6 +184,12 @@ class SimSiamConfig:
                           "brightness and contrast only; 0: none)", ge=0)
     jitter_p: float = param(0.8, "probability that an image is colour-jittered", ge=0, le=1)
     grayscale: float = param(0.2, "probability that an RGB image is made grey", ge=0, le=1)
+    blur: float = param(0.0, "probability that a view is Gaussian-blurred (SimCLR's ImageNet "
+                        "recipe: 0.5; 0: none)", ge=0, le=1)
+    blur_sigma: tuple[float, float] = param((0.1, 2.0), "range of the blur's standard "
+                                            "deviation in pixels")
+    solarize: float = param(0.0, "probability that a view is solarized (pixels >= 0.5 "
+                            "inverted; BYOL: 0.2; 0: none)", ge=0, le=1)
     fixed_predictor_lr: bool = param(True, "keep the predictor's learning rate at train.lr "
                                      "(no warm-up or decay), as the paper does")
     knn_k: int = param(200, "kNN monitor: neighbours per validation image", ge=1)
@@ -189,6 +203,9 @@ class SimSiamConfig:
         if not 0 < low <= high <= 1:
             raise ConfigError(f"model.crop_scale: expected 0 < min <= max <= 1, got "
                               f"{list(self.crop_scale)}")
+        if not 0 < self.blur_sigma[0] <= self.blur_sigma[1]:
+            raise ConfigError(f"model.blur_sigma: expected 0 < min <= max, got "
+                              f"{list(self.blur_sigma)}")
         if self.jitter * 0.25 > 0.5:
             raise ConfigError(f"model.jitter: the hue shift s / 4 must be at most half a "
                               f"turn, so s <= 2; got {self.jitter}")
@@ -258,6 +275,10 @@ class SimSiam(Method):
             x = color_jitter(x, s, s, s, s / 4, cfg.jitter_p)
         if cfg.grayscale > 0:
             x = random_grayscale(x, cfg.grayscale)
+        if cfg.blur > 0:
+            x = gaussian_blur(x, cfg.blur_sigma, cfg.blur)
+        if cfg.solarize > 0:
+            x = solarize(x, cfg.solarize)
         return x
 
     # ------------------------------------------------------------------ the contract
