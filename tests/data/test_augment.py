@@ -153,3 +153,12 @@ def test_solarize_inverts_the_bright_pixels_only():
     many = _images(b=400, c=1, size=4)
     changed = (solarize(many, p=0.25) != many).flatten(1).any(1).float().mean()
     assert 0.18 < changed < 0.32
+
+
+def test_a_full_crop_at_another_size_is_bilinear_resizing():
+    x = _images(c=2, size=12)
+    torch.manual_seed(0)
+    out = random_resized_crop(x, scale=(1, 1), size=6)
+    resized = torch.nn.functional.interpolate(x, size=(6, 6), mode="bilinear",
+                                              align_corners=False)
+    assert out.shape == (6, 2, 6, 6) and torch.allclose(out, resized, atol=1e-5)

@@ -18,6 +18,8 @@ from genzoo.models.simsiam import (
     SimSiamConfig,
     collapse_std,
     effective_rank,
+    multicrop_loss,
+    negative_cosine,
     simsiam_loss,
 )
 from genzoo.nets.conv import SmallCNNConfig
@@ -69,6 +71,37 @@ def test_stop_gradient_keeps_the_target_branch_out_of_the_graph():
     assert p1.grad.abs().sum() > 0 and p2.grad.abs().sum() > 0
     simsiam_loss(p1, p2, z1, z2, stop_gradient=False).backward()
     assert z1.grad.abs().sum() > 0 and z2.grad.abs().sum() > 0
+
+
+def test_multicrop_loss_is_the_mean_over_its_pairs_with_global_targets_only():
+    g = torch.Generator().manual_seed(0)
+    p1, p2, z1, z2, q1, q2, q3 = (torch.randn(6, 5, generator=g).requires_grad_()
+                                  for _ in range(7))
+    assert multicrop_loss([p1, p2], [z1, z2], []).item() == pytest.approx(
+        simsiam_loss(p1, p2, z1, z2).item(), abs=1e-6)
+    pairs = [(p1, z2), (p2, z1)] + [(q, z) for q in (q1, q2, q3) for z in (z1, z2)]
+    expected = sum(negative_cosine(p, z).item() for p, z in pairs) / len(pairs)
+    loss = multicrop_loss([p1, p2], [z1, z2], [q1, q2, q3])
+    assert loss.item() == pytest.approx(expected, abs=1e-6)
+    loss.backward()
+    assert z1.grad is None and z2.grad is None  # targets: stop-gradient
+    assert all(q.grad.abs().sum() > 0 for q in (q1, q2, q3))
+    same = torch.randn(4, 3)
+    assert multicrop_loss([same, same], [same, same], [same] * 2).item() == pytest.approx(-1.0)
+
+
+def test_multicrop_small_views_train_and_reach_the_encoder():
+    method, train, _ = _digits(local_crops=2, local_size=6)
+    method.train()
+    torch.manual_seed(0)
+    small = method.augment(method.prepare(train.x[:4]).x, local=True)
+    assert small.shape == (4, 1, 6, 6)
+    out = method.loss(method.prepare(train.x[:16], train.y[:16]))
+    out.loss.backward()
+    assert -1 <= out.loss.item() <= 1 and out.metrics["cos"] != pytest.approx(-out.loss.item())
+    assert all(p.grad is not None for p in method.encoder.parameters())
+    with pytest.raises(ConfigError, match="local_scale"):
+        _digits(local_crops=2, local_scale=[0.5, 0.1])
 
 
 def test_with_an_identity_predictor_the_stop_gradient_halves_every_gradient():

@@ -46,8 +46,10 @@ def random_flip(x: Tensor, p: float = 0.5) -> Tensor:
 
 
 def random_resized_crop(x: Tensor, scale: tuple[float, float] = (0.2, 1.0),
-                        ratio: tuple[float, float] = (3 / 4, 4 / 3), tries: int = 10) -> Tensor:
-    """A random box of each image, resampled to the input size (bilinear).
+                        ratio: tuple[float, float] = (3 / 4, 4 / 3), tries: int = 10,
+                        size: int | None = None) -> Tensor:
+    """A random box of each image, resampled to ``size`` x ``size`` (default: the input's
+    size) by bilinear interpolation.
 
     The box is drawn as torchvision's ``RandomResizedCrop`` draws it, batched: up to ``tries``
     candidates per image with area fraction ``s ~ U(scale)`` and aspect ratio (width / height,
@@ -61,10 +63,11 @@ def random_resized_crop(x: Tensor, scale: tuple[float, float] = (0.2, 1.0),
         scale: range of the box's area as a fraction of the image's.
         ratio: range of the box's aspect ratio.
         tries: candidate boxes drawn per image.
+        size: height = width of the output (multi-crop's small views); None: (H, W).
 
     Returns:
-        (B, C, H, W): ``scale=(1, 1)`` or ``ratio=(1, 1)`` on square images gives ``x`` back
-        (to float rounding).
+        (B, C, H, W), or (B, C, size, size): ``scale=(1, 1)`` or ``ratio=(1, 1)`` on square
+        images gives ``x`` back (to float rounding) at the input size.
 
     References:
         Szegedy et al., "Going Deeper with Convolutions", CVPR 2015 (the crop augmentation);
@@ -94,7 +97,8 @@ def random_resized_crop(x: Tensor, scale: tuple[float, float] = (0.2, 1.0),
     theta = torch.zeros(b, 2, 3, **opts)
     theta[:, 0, 0], theta[:, 0, 2] = fw, cx
     theta[:, 1, 1], theta[:, 1, 2] = fh, cy
-    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    out_shape = list(x.shape) if size is None else [b, x.shape[1], size, size]
+    grid = F.affine_grid(theta.to(x.dtype), out_shape, align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 

@@ -106,6 +106,25 @@ def simsiam_loss(p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor,
     return (negative_cosine(p1, z2, stop_gradient) + negative_cosine(p2, z1, stop_gradient)) / 2
 
 
+def multicrop_loss(p_global: list[Tensor], z_global: list[Tensor], p_local: list[Tensor],
+                   stop_gradient: bool = True) -> Tensor:
+    """SimSiam's loss over two global and any number of small views (a scalar in [-1, 1]):
+    the mean of ``D(p_i, z_j)`` over the ordered pairs of different global views and over every
+    (small view, global view) pair. The targets z come from the global views only, as in
+    multi-crop (Caron et al. 2020, section 3.2); with no small views it is
+    :func:`simsiam_loss`.
+
+    Args:
+        p_global, z_global: predictions and projections (B, d) of the global views.
+        p_local: predictions (B, d) of the small views.
+        stop_gradient: no gradient through the targets z.
+    """
+    terms = [negative_cosine(p, z, stop_gradient)
+             for i, p in enumerate(p_global) for j, z in enumerate(z_global) if i != j]
+    terms += [negative_cosine(p, z, stop_gradient) for p in p_local for z in z_global]
+    return torch.stack(terms).mean()
+
+
 def collapse_std(z: Tensor) -> Tensor:
     """Std over the batch of ``z / |z|`` (B, d), averaged over the d dimensions (a scalar).
 
@@ -190,6 +209,11 @@ class SimSiamConfig:
                                             "deviation in pixels")
     solarize: float = param(0.0, "probability that a view is solarized (pixels >= 0.5 "
                             "inverted; BYOL: 0.2; 0: none)", ge=0, le=1)
+    local_crops: int = param(0, "multi-crop: small views per image beside the two global "
+                             "ones (0: plain SimSiam)", ge=0)
+    local_size: int = param(14, "multi-crop: height = width of the small views", ge=4)
+    local_scale: tuple[float, float] = param(
+        (0.05, 0.4), "multi-crop: range of the small views' area fraction")
     fixed_predictor_lr: bool = param(True, "keep the predictor's learning rate at train.lr "
                                      "(no warm-up or decay), as the paper does")
     knn_k: int = param(200, "kNN monitor: neighbours per validation image", ge=1)
@@ -203,6 +227,10 @@ class SimSiamConfig:
         if not 0 < low <= high <= 1:
             raise ConfigError(f"model.crop_scale: expected 0 < min <= max <= 1, got "
                               f"{list(self.crop_scale)}")
+        low, high = self.local_scale
+        if not 0 < low <= high <= 1:
+            raise ConfigError(f"model.local_scale: expected 0 < min <= max <= 1, got "
+                              f"{list(self.local_scale)}")
         if not 0 < self.blur_sigma[0] <= self.blur_sigma[1]:
             raise ConfigError(f"model.blur_sigma: expected 0 < min <= max, got "
                               f"{list(self.blur_sigma)}")
@@ -263,10 +291,13 @@ class SimSiam(Method):
         finally:
             self.encoder.train(was_training)
 
-    def augment(self, x: Tensor) -> Tensor:
-        """One random view of each image (B, C, H, W) in [0, 1], as configured."""
+    def augment(self, x: Tensor, local: bool = False) -> Tensor:
+        """One random view of each image (B, C, H, W) in [0, 1], as configured; ``local``: a
+        small multi-crop view (B, C, local_size, local_size) of area ``local_scale``."""
         cfg = self.cfg
-        if cfg.crop_scale[0] < 1:
+        if local:
+            x = random_resized_crop(x, cfg.local_scale, size=cfg.local_size)
+        elif cfg.crop_scale[0] < 1:
             x = random_resized_crop(x, cfg.crop_scale)
         if cfg.flip > 0:
             x = random_flip(x, cfg.flip)
@@ -285,16 +316,24 @@ class SimSiam(Method):
     def loss(self, batch: Batch) -> LossOutput:
         """The SimSiam loss of two augmented views of ``batch.x`` (labels are ignored).
 
-        Metrics: ``cos``, the mean cosine of p and the other view's z (= -loss); ``z_std``,
+        With ``local_crops``, the small views join as in :func:`multicrop_loss`.
+
+        Metrics: ``cos``, the mean cosine of p and the other global view's z (= -loss without
+        small views); ``z_std``,
         :func:`collapse_std` of the first view's z, and ``z_std_sqrt_d``, that times sqrt(d)
         (about 1 when healthy, 0 when collapsed); ``z_rank``, :func:`effective_rank` of the
         first view's normalised z (falls to a few under dimensional collapse).
         """
         z1, p1 = self(self.augment(batch.x))
         z2, p2 = self(self.augment(batch.x))
-        loss = simsiam_loss(p1, p2, z1, z2, self.cfg.stop_gradient)
+        loss = pair = simsiam_loss(p1, p2, z1, z2, self.cfg.stop_gradient)
+        if self.cfg.local_crops:
+            n = self.cfg.local_crops  # the small views go through the networks as one batch
+            _, p_local = self(torch.cat([self.augment(batch.x, local=True) for _ in range(n)]))
+            loss = multicrop_loss([p1, p2], [z1, z2], list(p_local.chunk(n)),
+                                  self.cfg.stop_gradient)
         z_std = collapse_std(z1.detach()).item()
-        return LossOutput(loss, {"cos": -loss.item(), "z_std": z_std,
+        return LossOutput(loss, {"cos": -pair.item(), "z_std": z_std,
                                  "z_std_sqrt_d": z_std * math.sqrt(z1.shape[1]),
                                  "z_rank": effective_rank(F.normalize(z1.detach(), dim=1)).item()})
 
