@@ -15,6 +15,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def _with_probability(x: Tensor, out: Tensor, p: float) -> Tensor:
+    """``out`` for each image of the batch with probability ``p``, else ``x`` (both (B, ...))."""
+    apply = torch.rand(len(x), *(1,) * (x.dim() - 1), device=x.device) < p
+    return torch.where(apply, out, x)
+
+
 def random_crop(x: Tensor, padding: int, fill: float = 0.0) -> Tensor:
     """Random translation of each image by up to ``padding`` pixels (pad with ``fill``, crop).
 
@@ -41,8 +47,7 @@ def random_crop(x: Tensor, padding: int, fill: float = 0.0) -> Tensor:
 
 def random_flip(x: Tensor, p: float = 0.5) -> Tensor:
     """Flip each image (B, C, H, W) left-right with probability ``p``."""
-    flip = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p
-    return torch.where(flip, x.flip(-1), x)
+    return _with_probability(x, x.flip(-1), p)
 
 
 def random_resized_crop(x: Tensor, scale: tuple[float, float] = (0.2, 1.0),
@@ -200,8 +205,7 @@ def color_jitter(x: Tensor, brightness: float = 0.4, contrast: float = 0.4,
         out = adjust_saturation(out, factors(saturation))
     if x.shape[1] == 3 and hue > 0:
         out = adjust_hue(out, torch.empty(b, device=x.device, dtype=x.dtype).uniform_(-hue, hue))
-    apply = torch.rand(b, 1, 1, 1, device=x.device) < p
-    return torch.where(apply, out, x)
+    return _with_probability(x, out, p)
 
 
 def random_grayscale(x: Tensor, p: float = 0.2) -> Tensor:
@@ -209,8 +213,7 @@ def random_grayscale(x: Tensor, p: float = 0.2) -> Tensor:
     probability ``p``; grey images are returned as they are."""
     if x.shape[1] == 1:
         return x
-    apply = torch.rand(len(x), 1, 1, 1, device=x.device) < p
-    return torch.where(apply, grayscale(x).expand_as(x), x)
+    return _with_probability(x, grayscale(x).expand_as(x), p)
 
 
 def gaussian_blur(x: Tensor, sigma: tuple[float, float] = (0.1, 2.0), p: float = 0.5,
@@ -251,14 +254,11 @@ def gaussian_blur(x: Tensor, sigma: tuple[float, float] = (0.1, 2.0), p: float =
     out = F.pad(x.reshape(1, b * c, h, w), (r, r, r, r), mode="reflect")
     out = F.conv2d(out, kernel.view(b * c, 1, k, 1), groups=b * c)
     out = F.conv2d(out, kernel.view(b * c, 1, 1, k), groups=b * c).view(b, c, h, w)
-    apply = torch.rand(b, 1, 1, 1, device=x.device) < p
-    return torch.where(apply, out, x)
+    return _with_probability(x, out, p)
 
 
 def solarize(x: Tensor, p: float = 0.2, threshold: float = 0.5) -> Tensor:
     """Invert the pixels of at least ``threshold`` (``v -> 1 - v``) of each image (B, C, H, W)
     in [0, 1] with probability ``p`` (Grill et al., "Bootstrap Your Own Latent", NeurIPS 2020,
     appendix B: p = 0.2 in one of the two views)."""
-    out = torch.where(x >= threshold, 1 - x, x)
-    apply = torch.rand(len(x), 1, 1, 1, device=x.device) < p
-    return torch.where(apply, out, x)
+    return _with_probability(x, torch.where(x >= threshold, 1 - x, x), p)

@@ -223,17 +223,12 @@ class SimSiamConfig:
                                  "first N of the split; null: all; 0: no monitor)", ge=0)
 
     def validate(self) -> None:
-        low, high = self.crop_scale
-        if not 0 < low <= high <= 1:
-            raise ConfigError(f"model.crop_scale: expected 0 < min <= max <= 1, got "
-                              f"{list(self.crop_scale)}")
-        low, high = self.local_scale
-        if not 0 < low <= high <= 1:
-            raise ConfigError(f"model.local_scale: expected 0 < min <= max <= 1, got "
-                              f"{list(self.local_scale)}")
-        if not 0 < self.blur_sigma[0] <= self.blur_sigma[1]:
-            raise ConfigError(f"model.blur_sigma: expected 0 < min <= max, got "
-                              f"{list(self.blur_sigma)}")
+        for key, top in (("crop_scale", 1.0), ("local_scale", 1.0), ("blur_sigma", math.inf)):
+            low, high = getattr(self, key)
+            if not 0 < low <= high <= top:
+                bound = " <= 1" if top == 1 else ""
+                raise ConfigError(f"model.{key}: expected 0 < min <= max{bound}, got "
+                                  f"{[low, high]}")
         if self.jitter * 0.25 > 0.5:
             raise ConfigError(f"model.jitter: the hue shift s / 4 must be at most half a "
                               f"turn, so s <= 2; got {self.jitter}")
