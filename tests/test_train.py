@@ -170,14 +170,29 @@ def test_device_choice():
             pick_device("cuda")
 
 
-def test_amp_is_a_no_op_without_cuda(tmp_path):
-    if torch.cuda.is_available():
-        pytest.skip("this checks the CPU fallback")
-    a = train("clf-digits", ["train.steps=5"], runs_dir=tmp_path / "a", quiet=True)
-    b = train("clf-digits", ["train.steps=5", "train.amp=true", "train.amp_dtype=fp16"],
+def test_bf16_autocast_runs_on_cpu(tmp_path):
+    """train.amp with bf16 autocasts the step on CPU too: the weights move off the float32
+    run's by bf16 rounding only (convolutions and linear layers in bf16, weights in float32)."""
+    a = train("clf-digits", ["train.steps=5", "train.device=cpu"], runs_dir=tmp_path / "a",
+              quiet=True)
+    b = train("clf-digits", ["train.steps=5", "train.device=cpu", "train.amp=true"],
               runs_dir=tmp_path / "b", quiet=True)
     wa, wb = _state(a)["model"], _state(b)["model"]
-    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert all(wb[k].dtype == wa[k].dtype for k in wa)
+    assert not all(torch.equal(wa[k], wb[k]) for k in wa)  # autocast was on
+    for k in wa:  # ... and changed only the rounding
+        assert torch.allclose(wa[k], wb[k], atol=2e-2, rtol=2e-2), k
+
+
+def test_fp16_amp_needs_cuda_and_touches_no_run(tmp_path):
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
+        train("clf-digits", ["train.steps=5", "train.device=cpu", "train.amp=true",
+                             "train.amp_dtype=fp16"], runs_dir=tmp_path, quiet=True)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device"):
+            train("clf-digits", ["train.steps=5", "train.device=cuda"], runs_dir=tmp_path,
+                  quiet=True)
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
 
 
 def test_channels_last_trains_the_same_weights(tmp_path):

@@ -117,6 +117,8 @@ def train(preset: str | RunConfig, overrides: list[str] | None = None, *,
     ctx = distributed.setup()
 
     # 1. everything that can fail on user input, before the run directory is touched
+    from genzoo.train import fit, training_device
+    training_device(cfg.train, ctx.local_rank)
     train_data = load_data(cfg, cfg.data.train_split, cfg.data.limit)
     val_data = None if cfg.data.val_split is None else \
         load_data(cfg, cfg.data.val_split, cfg.data.val_limit)
@@ -143,7 +145,6 @@ def train(preset: str | RunConfig, overrides: list[str] | None = None, *,
         run_dir.mkdir(parents=True, exist_ok=True)
         write_run_config(run_dir, cfg, command)
     distributed.barrier()
-    from genzoo.train import fit
 
     fit(method, train_data, cfg, run_dir, val_data=val_data, resume_from=ckpt, quiet=quiet)
     return run_dir

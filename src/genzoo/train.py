@@ -28,7 +28,7 @@ from genzoo.checkpoint import (
     seed_everything,
     set_rng_state,
 )
-from genzoo.config import RunConfig
+from genzoo.config import RunConfig, TrainConfig
 from genzoo.data.base import Dataset
 from genzoo.errors import ConfigError, TrainingDiverged
 from genzoo.models.base import Batch, Method
@@ -89,6 +89,16 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     return device
 
 
+def training_device(tc: TrainConfig, local_rank: int = 0) -> torch.device:
+    """:func:`pick_device` for ``tc.device``, after checking that ``tc``'s mixed precision
+    suits it: bf16 autocast runs on any device, fp16 (with its gradient scaler) needs CUDA."""
+    device = pick_device(tc.device, local_rank)
+    if tc.amp and tc.amp_dtype == "fp16" and device.type != "cuda":
+        raise ConfigError(f"train.amp_dtype: fp16 needs a CUDA device (this run is on "
+                          f"{device.type}); use train.amp_dtype=bf16")
+    return device
+
+
 @dataclass
 class LoopState:
     step: int = 0
@@ -146,7 +156,7 @@ class _Trainer:
         self.cfg, self.tc, self.run_dir, self.val_data = cfg, cfg.train, run_dir, val_data
         self.data = data
         self.ctx = distributed.setup()
-        self.device = pick_device(self.tc.device, self.ctx.local_rank)
+        self.device = training_device(self.tc, self.ctx.local_rank)
         self.method = method.to(self.device, memory_format=torch.channels_last
                                 if self.tc.channels_last else torch.preserve_format)
         distributed.broadcast_module(method)
@@ -156,7 +166,7 @@ class _Trainer:
         self.total = self.tc.steps or self.tc.epochs * spe
         self.eval_every = self.tc.eval_every or spe
         self.ckpt_every = self.tc.ckpt_every or spe
-        fp16 = self.tc.amp and self.tc.amp_dtype == "fp16" and self.device.type == "cuda"
+        fp16 = self.tc.amp and self.tc.amp_dtype == "fp16"
         self.opt = Optimizers(method.param_groups(), self.tc,
                               torch.amp.GradScaler(self.device.type, enabled=fp16))
         self.ema = EMA(method, self.tc.ema_decay) if self.tc.ema_decay else None
@@ -274,7 +284,7 @@ class _Trainer:
                    disable=self.quiet or not self.ctx.is_main, desc=self.cfg.name)
         autocast = torch.autocast(
             self.device.type, dtype=torch.bfloat16 if self.tc.amp_dtype == "bf16" else
-            torch.float16, enabled=self.tc.amp and self.device.type == "cuda")
+            torch.float16, enabled=self.tc.amp)
         while self.state.step < self.total:
             x, y = self.stream.batch(self.state.step)
             batch: Batch = self.method.prepare(

@@ -1,5 +1,5 @@
 """Batch augmentations: the SimSiam views (random resized crop, colour jitter, greyscale, blur,
-solarization)."""
+solarization, random erasing)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from genzoo.data.augment import (
     color_jitter,
     gaussian_blur,
     grayscale,
+    random_erasing,
     random_grayscale,
     random_resized_crop,
     solarize,
@@ -162,3 +163,33 @@ def test_a_full_crop_at_another_size_is_bilinear_resizing():
     resized = torch.nn.functional.interpolate(x, size=(6, 6), mode="bilinear",
                                               align_corners=False)
     assert out.shape == (6, 2, 6, 6) and torch.allclose(out, resized, atol=1e-5)
+
+
+def test_random_erasing_blanks_one_rectangle_of_the_drawn_size_per_image():
+    """p = 1: each image keeps every pixel but one axis-aligned rectangle, set to the fill in
+    all channels; its area fraction lies in the scale range (up to rounding of its sides)."""
+    torch.manual_seed(0)
+    x = 0.5 + 0.5 * _images(b=200, c=2, size=20)  # no pixel equals the fill
+    out = random_erasing(x, p=1.0, scale=(0.05, 0.2), value=0.0)
+    blank = out == 0
+    assert torch.equal(blank[:, 0], blank[:, 1]) and torch.equal(out[~blank], x[~blank])
+    for mask in blank[:, 0]:
+        rows, cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
+        h, w = len(rows), len(cols)
+        assert rows[-1] - rows[0] + 1 == h and cols[-1] - cols[0] + 1 == w  # contiguous
+        assert mask.sum() == h * w  # a full rectangle
+        assert (0.05 * 400) ** 0.5 - 1 <= (h * w) ** 0.5 <= (0.2 * 400) ** 0.5 + 1
+    ratios = torch.tensor([m.any(1).sum() / m.any(0).sum() for m in blank[:, 0]]).float()
+    assert ratios.min() < 0.8 and ratios.max() > 1.25  # tall and wide boxes both occur
+
+
+def test_random_erasing_probability_and_arguments():
+    torch.manual_seed(0)
+    x = 0.5 + 0.5 * _images(b=400, c=1, size=8)
+    assert torch.equal(random_erasing(x, p=0.0), x)
+    changed = (random_erasing(x, p=0.3) != x).flatten(1).any(1).float().mean()
+    assert 0.22 < changed < 0.38
+    with pytest.raises(ValueError, match="scale"):
+        random_erasing(x, scale=(0.5, 0.1))
+    with pytest.raises(ValueError, match="ratio"):
+        random_erasing(x, ratio=(0.0, 2.0))

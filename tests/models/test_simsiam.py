@@ -239,6 +239,23 @@ def test_resnet18_shapes_and_size():
         ResNet18Config().build((5,), 10)
 
 
+def test_resnet18_pool_grid_averages_the_last_maps():
+    """pool = g: the features are the last stage's 4x4 maps averaged over a g x g grid (here
+    g = 4, the maps themselves; g = 2, 2x2 blocks); pool 1 is their global mean."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 1, 28, 28)
+    nets = {g: ResNet18Config(width=4, pool=g).build((1, 28, 28), 5).eval() for g in (1, 2, 4)}
+    for g in (2, 4):
+        nets[g].load_state_dict({k: v for k, v in nets[1].state_dict().items()
+                                 if not k.startswith("head")}, strict=False)
+    maps = nets[1].blocks(nets[1].stem(x))  # (3, 32, 4, 4)
+    assert torch.equal(nets[1].features(x), maps.mean(dim=(2, 3)))
+    assert torch.allclose(nets[4].features(x), maps.flatten(1), atol=1e-6)
+    blocks = maps.reshape(3, 32, 2, 2, 2, 2).mean(dim=(3, 5)).flatten(1)
+    assert torch.allclose(nets[2].features(x), blocks, atol=1e-6)
+    assert nets[2](x).shape == (3, 5) and nets[2].head.in_features == 32 * 4
+
+
 @pytest.mark.parametrize("preset", ["simsiam-fashion", "simsiam-mnist", "simsiam-cifar10"])
 def test_presets_resolve(preset):
     cfg = resolve_config(preset)

@@ -262,3 +262,48 @@ def solarize(x: Tensor, p: float = 0.2, threshold: float = 0.5) -> Tensor:
     in [0, 1] with probability ``p`` (Grill et al., "Bootstrap Your Own Latent", NeurIPS 2020,
     appendix B: p = 0.2 in one of the two views)."""
     return _with_probability(x, torch.where(x >= threshold, 1 - x, x), p)
+
+
+def random_erasing(x: Tensor, p: float = 0.5, scale: tuple[float, float] = (0.02, 0.33),
+                   ratio: tuple[float, float] = (0.3, 3.3), value: float = 0.0) -> Tensor:
+    """Set a random rectangle of each image (B, C, H, W) to ``value`` with probability ``p``.
+
+    Each rectangle covers an area fraction ``s ~ U(scale)`` with aspect ratio (height / width)
+    ``r``, ``log r ~ U(log ratio)``: ``h_b = round(sqrt(s H W r))`` rows and
+    ``w_b = round(sqrt(s H W / r))`` columns, each clamped to [1, H] / [1, W], at a uniform
+    position inside the image (so it may be smaller than ``s`` for extreme ``r``, where
+    torchvision's ``RandomErasing`` would redraw).
+
+    Args:
+        x: images (B, C, H, W).
+        p: probability that an image gets a rectangle.
+        scale: range of the area fraction, 0 < low <= high <= 1.
+        ratio: range of the aspect ratio, 0 < low <= high.
+        value: what the rectangle is filled with (0: the background of [0, 1] images).
+
+    Returns:
+        (B, C, H, W).
+
+    References:
+        Zhong, Zheng, Kang, Li & Yang, "Random Erasing Data Augmentation", AAAI 2020
+        (p = 0.5, area 0.02-0.4, ratio 0.3-3.33).
+    """
+    if not 0 < scale[0] <= scale[1] <= 1:
+        raise ValueError(f"random_erasing: expected 0 < scale low <= high <= 1, got "
+                         f"{list(scale)}")
+    if not 0 < ratio[0] <= ratio[1]:
+        raise ValueError(f"random_erasing: expected 0 < ratio low <= high, got {list(ratio)}")
+    b, _, h, w = x.shape
+    dev = x.device
+    area = torch.empty(b, device=dev).uniform_(*scale) * h * w
+    r = torch.exp(torch.empty(b, device=dev).uniform_(math.log(ratio[0]), math.log(ratio[1])))
+    eh = torch.sqrt(area * r).round().clamp(1, h)
+    ew = torch.sqrt(area / r).round().clamp(1, w)
+    top = (torch.rand(b, device=dev) * (h - eh + 1)).floor()
+    left = (torch.rand(b, device=dev) * (w - ew + 1)).floor()
+    rows = torch.arange(h, device=dev).view(1, h, 1)
+    cols = torch.arange(w, device=dev).view(1, 1, w)
+    box = ((rows >= top.view(b, 1, 1)) & (rows < (top + eh).view(b, 1, 1))
+           & (cols >= left.view(b, 1, 1)) & (cols < (left + ew).view(b, 1, 1)))
+    erased = torch.where(box.unsqueeze(1), torch.full_like(x, value), x)
+    return _with_probability(x, erased, p)

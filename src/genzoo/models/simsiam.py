@@ -24,7 +24,7 @@ Predictor: Linear(d, ``pred_hidden``) - BN - ReLU - Linear(``pred_hidden``, d), 
 of d / 4 in the paper. Augmentations, batched on the training device (see
 :mod:`genzoo.data.augment`): random resized crop, left-right flip, colour jitter (brightness and
 contrast only for grey images; plus saturation and hue for RGB), random greyscale (RGB), and,
-off by default, Gaussian blur and solarization.
+off by default, Gaussian blur, solarization and random erasing.
 
 Validation adds ``knn_acc``, the kNN monitor: validation images classified by a weighted vote
 of their ``knn_k`` most similar training images in the encoder's feature space (Wu et al.
@@ -65,6 +65,7 @@ from genzoo.config import param
 from genzoo.data.augment import (
     color_jitter,
     gaussian_blur,
+    random_erasing,
     random_flip,
     random_grayscale,
     random_resized_crop,
@@ -209,6 +210,8 @@ class SimSiamConfig:
                                             "deviation in pixels")
     solarize: float = param(0.0, "probability that a view is solarized (pixels >= 0.5 "
                             "inverted; BYOL: 0.2; 0: none)", ge=0, le=1)
+    erase: float = param(0.0, "probability that a view gets a random rectangle (area 2-33%) "
+                         "set to 0 (random erasing; 0: none)", ge=0, le=1)
     local_crops: int = param(0, "multi-crop: small views per image beside the two global "
                              "ones (0: plain SimSiam)", ge=0)
     local_size: int = param(14, "multi-crop: height = width of the small views", ge=4)
@@ -305,6 +308,8 @@ class SimSiam(Method):
             x = gaussian_blur(x, cfg.blur_sigma, cfg.blur)
         if cfg.solarize > 0:
             x = solarize(x, cfg.solarize)
+        if cfg.erase > 0:
+            x = random_erasing(x, cfg.erase)
         return x
 
     # ------------------------------------------------------------------ the contract

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from torch import nn
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from genzoo.config import param
 from genzoo.registry import Registry, nets
@@ -40,3 +41,12 @@ def activation(name: str, slope: float = 0.2) -> nn.Module:
 
 
 ACTIVATIONS = ("relu", "leaky_relu", "silu", "swish", "elu", "tanh", "softplus", "gelu")
+
+
+def grid_pool(h: Tensor, pool: int) -> Tensor:
+    """Average-pool maps (B, c, H, W) to a ``pool`` x ``pool`` grid of cells, flattened to
+    (B, c * pool**2); ``pool`` 1 is global average pooling (the plain mean, bit-identical to
+    ``h.mean((2, 3))``), larger grids keep the coarse layout of the image."""
+    if pool == 1:
+        return h.mean(dim=(2, 3))
+    return F.adaptive_avg_pool2d(h, pool).flatten(1)

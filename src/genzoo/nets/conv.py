@@ -29,12 +29,11 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genzoo.config import param
 from genzoo.errors import ConfigError
-from genzoo.nets.base import NetConfig, activation
+from genzoo.nets.base import NetConfig, activation, grid_pool
 from genzoo.registry import nets
 
 
@@ -67,10 +66,8 @@ class SmallCNN(nn.Module):
         self.head = nn.Linear(c_in * pool * pool, out_dim)
 
     def _pooled(self, h: Tensor) -> Tensor:
-        """(B, c, h, w) maps -> (B, c * pool**2): averages over a pool x pool grid of cells."""
-        if self.pool == 1:  # the plain mean: runs from before `pool` stay bit-identical
-            return h.mean(dim=(2, 3))
-        return F.adaptive_avg_pool2d(h, self.pool).flatten(1)
+        """(B, c, h, w) maps -> (B, c * pool**2): :func:`grid_pool`."""
+        return grid_pool(h, self.pool)
 
     def features(self, x: Tensor) -> Tensor:
         """Penultimate features (B, width * 2**(stages-1) * pool**2)."""

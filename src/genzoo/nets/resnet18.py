@@ -2,9 +2,10 @@
 
 The stem is a 3x3 convolution of stride 1 to ``width`` channels with batch norm and ReLU; then
 four stages of two basic blocks with ``width * (1, 2, 4, 8)`` channels, each stage after the
-first halving the resolution with the stride of its first block; global average pooling and a
-linear head. A basic block is conv3x3 - BN - ReLU - conv3x3 - BN, plus the skip (the identity,
-or a 1x1 convolution with BN where the shape changes), then ReLU. For 3x32x32 inputs the maps
+first halving the resolution with the stride of its first block; average pooling (global, or
+to a ``pool`` x ``pool`` grid that keeps the coarse layout) and a linear head. A basic block
+is conv3x3 - BN - ReLU - conv3x3 - BN, plus the skip (the identity, or a 1x1 convolution with
+BN where the shape changes), then ReLU. For 3x32x32 inputs the maps
 are 32, 16, 8, 4 pixels wide; 1x28x28 gives 28, 14, 7, 4. ``width: 64`` is the standard
 network (11,173,962 parameters with a 10-way head), the backbone of SimSiam on CIFAR-10.
 
@@ -28,7 +29,7 @@ from torch import Tensor, nn
 
 from genzoo.config import param
 from genzoo.errors import ConfigError
-from genzoo.nets.base import NetConfig
+from genzoo.nets.base import NetConfig, grid_pool
 from genzoo.registry import nets
 
 
@@ -54,9 +55,9 @@ class BasicBlock(nn.Module):
 
 
 class ResNet18(nn.Module):
-    """(B, C, H, W) -> (B, out_dim); ``features`` gives the pooled (B, 8 * width)."""
+    """(B, C, H, W) -> (B, out_dim); ``features`` gives the pooled (B, 8 * width * pool**2)."""
 
-    def __init__(self, in_channels: int, out_dim: int, width: int = 64) -> None:
+    def __init__(self, in_channels: int, out_dim: int, width: int = 64, pool: int = 1) -> None:
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False),
                                   nn.BatchNorm2d(width), nn.ReLU())
@@ -68,11 +69,12 @@ class ResNet18(nn.Module):
                 blocks.append(BasicBlock(c_in, width * mult, stride))
                 c_in = width * mult
         self.blocks = nn.Sequential(*blocks)
-        self.head = nn.Linear(c_in, out_dim)
+        self.pool = pool
+        self.head = nn.Linear(c_in * pool * pool, out_dim)
 
     def features(self, x: Tensor) -> Tensor:
-        """Globally average-pooled activations of the last stage (B, 8 * width)."""
-        return self.blocks(self.stem(x)).mean(dim=(2, 3))
+        """The last stage's activations, :func:`grid_pool`-ed: (B, 8 * width * pool**2)."""
+        return grid_pool(self.blocks(self.stem(x)), self.pool)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
@@ -80,17 +82,19 @@ class ResNet18(nn.Module):
 
 @dataclass
 class ResNet18Config(NetConfig):
-    """``{name: resnet18, width: 64}``."""
+    """``{name: resnet18, width: 64, pool: 1}``."""
 
     name: str = "resnet18"
     width: int = param(64, "channels of the first stage (x2, x4, x8 in the later ones; 64 is "
                        "the standard ResNet-18)", ge=1)
+    pool: int = param(1, "average-pool the last maps to a pool x pool grid before the head "
+                      "(1: global average pooling, the standard network)", ge=1)
 
     def build(self, in_shape: tuple[int, ...], out_dim: int) -> nn.Module:
         if len(in_shape) != 3:
             raise ConfigError(f"net 'resnet18' needs image inputs (C, H, W), got shape "
                               f"{in_shape}")
-        return ResNet18(in_shape[0], out_dim, self.width)
+        return ResNet18(in_shape[0], out_dim, self.width, self.pool)
 
 
 nets.register("resnet18", ResNet18Config)
