@@ -94,6 +94,24 @@ def test_small_cnn_pool_grid_averages_cells():
     assert torch.allclose(glob.features(x), glob.body(x).mean(dim=(2, 3)))
 
 
+def test_small_cnn_convs_per_stage():
+    """convs = n: n 3x3 convolutions a stage, only the last strided; 2 is the default net."""
+    torch.manual_seed(0)
+    deep = SmallCNNConfig(width=4, stages=2, convs=3, norm="batch").build((1, 28, 28), 5)
+    convs = [m for m in deep.body if isinstance(m, torch.nn.Conv2d)]
+    assert [c.stride[0] for c in convs] == [1, 1, 2, 1, 1, 2]
+    assert [c.out_channels for c in convs] == [4, 4, 4, 8, 8, 8]
+    assert deep.body(torch.randn(2, 1, 28, 28)).shape == (2, 8, 7, 7)
+    single = SmallCNNConfig(width=4, stages=2, convs=1).build((1, 28, 28), 5)
+    assert [m.stride[0] for m in single.body if isinstance(m, torch.nn.Conv2d)] == [2, 2]
+    torch.manual_seed(1)
+    default = SmallCNNConfig(width=4, stages=2).build((1, 28, 28), 5)
+    torch.manual_seed(1)
+    two = SmallCNNConfig(width=4, stages=2, convs=2).build((1, 28, 28), 5)
+    assert all(torch.equal(a, b) for a, b in zip(default.state_dict().values(),
+                                                 two.state_dict().values(), strict=True))
+
+
 def test_random_crop_is_a_translation_and_flip_mirrors():
     torch.manual_seed(0)
     x = torch.randn(16, 1, 5, 7)

@@ -40,21 +40,21 @@ from genzoo.registry import nets
 class SmallCNN(nn.Module):
     """(B, C, H, W) -> (B, out_dim).
 
-    ``stages`` stages of two 3x3 convolutions, the second with stride 2, channels
-    ``width * 2**i``; then average pooling to a ``pool`` x ``pool`` grid (1: global average
-    pooling; more keeps the coarse layout of the image), flattened, and a linear layer.
+    ``stages`` stages of ``convs`` 3x3 convolutions (default two), the last with stride 2,
+    channels ``width * 2**i``; then average pooling to a ``pool`` x ``pool`` grid (1: global
+    average pooling; more keeps the coarse layout of the image), flattened, and a linear layer.
     Optional batch norm after each convolution and dropout before the linear layer.
     """
 
     def __init__(self, in_channels: int, out_dim: int, width: int = 32, stages: int = 2,
                  act: str = "relu", norm: str = "none", dropout: float = 0.0,
-                 pool: int = 1) -> None:
+                 pool: int = 1, convs: int = 2) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = in_channels
         for i in range(stages):
             c_out = width * 2**i
-            for stride in (1, 2):
+            for stride in (1,) * (convs - 1) + (2,):
                 layers.append(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=norm == "none"))
                 if norm == "batch":
                     layers.append(nn.BatchNorm2d(c_out))
@@ -89,11 +89,13 @@ class SmallCNN(nn.Module):
 
 @dataclass
 class SmallCNNConfig(NetConfig):
-    """``{name: cnn, width: 32, stages: 2, act: relu, norm: none, dropout: 0.0, pool: 1}``."""
+    """``{name: cnn, width: 32, stages: 2, convs: 2, act: relu, norm: none, dropout: 0.0,
+    pool: 1}``."""
 
     name: str = "cnn"
     width: int = param(32, "channels of the first stage (doubled at each stage)", ge=1)
     stages: int = param(2, "downsampling stages", ge=1, le=5)
+    convs: int = param(2, "3x3 convolutions per stage (the last of them strided)", ge=1)
     act: Literal["relu", "leaky_relu", "silu", "swish", "elu", "gelu"] = param("relu",
                                                                              "activation")
     norm: Literal["none", "batch"] = param("none", "normalization after each convolution")
@@ -105,7 +107,7 @@ class SmallCNNConfig(NetConfig):
         if len(in_shape) != 3:
             raise ConfigError(f"net 'cnn' needs image inputs (C, H, W), got shape {in_shape}")
         return SmallCNN(in_shape[0], out_dim, self.width, self.stages, self.act, self.norm,
-                        self.dropout, self.pool)
+                        self.dropout, self.pool, self.convs)
 
 
 nets.register("cnn", SmallCNNConfig)
