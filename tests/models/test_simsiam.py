@@ -104,6 +104,29 @@ def test_multicrop_small_views_train_and_reach_the_encoder():
         _digits(local_crops=2, local_scale=[0.5, 0.1])
 
 
+def test_three_views_average_the_six_ordered_pairs():
+    """views = 3: the loss is the mean of D(p_i, sg(z_j)) over i != j of three views; with no
+    augmentation all views are equal, so an identity predictor gives exactly -1."""
+    g = torch.Generator().manual_seed(0)
+    ps, zs = ([torch.randn(6, 5, generator=g) for _ in range(3)] for _ in range(2))
+    pairs = [(ps[i], zs[j]) for i in range(3) for j in range(3) if i != j]
+    expected = sum(negative_cosine(p, z).item() for p, z in pairs) / 6
+    assert multicrop_loss(ps, zs, []).item() == pytest.approx(expected, abs=1e-6)
+    method, train, _ = _digits(views=3, predictor="identity", **NO_AUGMENT)
+    batch = method.prepare(train.x[:16], train.y[:16])
+    assert method.loss(batch).loss.item() == pytest.approx(-1.0, abs=1e-6)
+    method, _, _ = _digits(views=3)
+    method.train()
+    calls = []
+    method.augment = lambda x, local=False: calls.append(local) or x + 0.01 * len(calls)
+    out = method.loss(batch)
+    out.loss.backward()
+    assert calls == [False] * 3 and -1 <= out.loss.item() <= 1
+    assert all(p.grad is not None for p in method.encoder.parameters())
+    with pytest.raises(ConfigError, match="views"):
+        _digits(views=1)
+
+
 def test_with_an_identity_predictor_the_stop_gradient_halves_every_gradient():
     # L = -(cos(z1, sg z2) + cos(z2, sg z1)) / 2 back-propagates half of -cos(z1, z2) into
     # each z; without it both terms do. Same views (same seed): the gradients differ by 2x.

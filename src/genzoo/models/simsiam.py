@@ -109,11 +109,11 @@ def simsiam_loss(p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor,
 
 def multicrop_loss(p_global: list[Tensor], z_global: list[Tensor], p_local: list[Tensor],
                    stop_gradient: bool = True) -> Tensor:
-    """SimSiam's loss over two global and any number of small views (a scalar in [-1, 1]):
-    the mean of ``D(p_i, z_j)`` over the ordered pairs of different global views and over every
-    (small view, global view) pair. The targets z come from the global views only, as in
-    multi-crop (Caron et al. 2020, section 3.2); with no small views it is
-    :func:`simsiam_loss`.
+    """SimSiam's loss over two or more global and any number of small views (a scalar in
+    [-1, 1]): the mean of ``D(p_i, z_j)`` over the ordered pairs of different global views and
+    over every (small view, global view) pair. The targets z come from the global views only,
+    as in multi-crop (Caron et al. 2020, section 3.2); with two global views and no small ones
+    it is :func:`simsiam_loss`.
 
     Args:
         p_global, z_global: predictions and projections (B, d) of the global views.
@@ -212,8 +212,11 @@ class SimSiamConfig:
                             "inverted; BYOL: 0.2; 0: none)", ge=0, le=1)
     erase: float = param(0.0, "probability that a view gets a random rectangle (area 2-33%) "
                          "set to 0 (random erasing; 0: none)", ge=0, le=1)
-    local_crops: int = param(0, "multi-crop: small views per image beside the two global "
-                             "ones (0: plain SimSiam)", ge=0)
+    views: int = param(2, "global views per image (full-size crops); more than 2: each view "
+                       "predicts every other one's z (the loss averages the ordered pairs)",
+                       ge=2)
+    local_crops: int = param(0, "multi-crop: small views per image beside the global ones (0: "
+                             "plain SimSiam)", ge=0)
     local_size: int = param(14, "multi-crop: height = width of the small views", ge=4)
     local_scale: tuple[float, float] = param(
         (0.05, 0.4), "multi-crop: range of the small views' area fraction")
@@ -316,22 +319,27 @@ class SimSiam(Method):
     def loss(self, batch: Batch) -> LossOutput:
         """The SimSiam loss of two augmented views of ``batch.x`` (labels are ignored).
 
-        With ``local_crops``, the small views join as in :func:`multicrop_loss`.
+        With more than two ``views`` or with ``local_crops``, the loss is
+        :func:`multicrop_loss` over every global view (each predicting every other's z) and the
+        small views.
 
-        Metrics: ``cos``, the mean cosine of p and the other global view's z (= -loss without
-        small views); ``z_std``,
+        Metrics: ``cos``, the mean cosine of p and the other view's z over the first two global
+        views (= -loss with two views and no small ones); ``z_std``,
         :func:`collapse_std` of the first view's z, and ``z_std_sqrt_d``, that times sqrt(d)
         (about 1 when healthy, 0 when collapsed); ``z_rank``, :func:`effective_rank` of the
         first view's normalised z (falls to a few under dimensional collapse).
         """
-        z1, p1 = self(self.augment(batch.x))
-        z2, p2 = self(self.augment(batch.x))
-        loss = pair = simsiam_loss(p1, p2, z1, z2, self.cfg.stop_gradient)
+        views = [self(self.augment(batch.x)) for _ in range(self.cfg.views)]
+        zs, ps = [z for z, _ in views], [p for _, p in views]
+        z1, p1 = views[0]
+        loss = pair = simsiam_loss(p1, ps[1], z1, zs[1], self.cfg.stop_gradient)
+        p_local: list[Tensor] = []
         if self.cfg.local_crops:
             n = self.cfg.local_crops  # the small views go through the networks as one batch
-            _, p_local = self(torch.cat([self.augment(batch.x, local=True) for _ in range(n)]))
-            loss = multicrop_loss([p1, p2], [z1, z2], list(p_local.chunk(n)),
-                                  self.cfg.stop_gradient)
+            _, small = self(torch.cat([self.augment(batch.x, local=True) for _ in range(n)]))
+            p_local = list(small.chunk(n))
+        if p_local or len(views) > 2:
+            loss = multicrop_loss(ps, zs, p_local, self.cfg.stop_gradient)
         z_std = collapse_std(z1.detach()).item()
         return LossOutput(loss, {"cos": -pair.item(), "z_std": z_std,
                                  "z_std_sqrt_d": z_std * math.sqrt(z1.shape[1]),
