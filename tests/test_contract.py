@@ -94,6 +94,22 @@ def test_loss_is_finite_and_gradients_reach_every_parameter(built):
             assert torch.isfinite(p.grad).all(), name
 
 
+def test_train_step_under_bf16_autocast(built):
+    """``train.amp`` (bf16) autocasts the whole training step, on CPU too: every method's step
+    must run under it, keep float32 weights and give finite float32 gradients."""
+    cfg, method, batch = built
+    method.train()
+    opt = Optimizers(method.param_groups(), cfg.train, torch.amp.GradScaler("cpu",
+                                                                            enabled=False))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        metrics = method.train_step(batch, opt)
+    assert math.isfinite(metrics["loss"]) and all(math.isfinite(v) for v in metrics.values())
+    for name, p in method.named_parameters():
+        assert p.dtype == torch.float32, name
+        if p.requires_grad and p.grad is not None:
+            assert p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all(), name
+
+
 def test_sample_shape(built):
     _, method, _ = built
     if not method.can_sample:

@@ -40,6 +40,25 @@ def test_quantized_values_are_codes_and_the_gradient_passes_straight_through():
     assert torch.equal(z_e.grad, w)  # d z_q / d z_e = identity
 
 
+def test_quantizer_runs_in_float32_under_bf16_autocast():
+    """Under train.amp's autocast the codes are those float32 picks: vectors far from the
+    origin with two close codes, where a bf16 distance (terms ~800 rounded to ~4) would pick at
+    random. z_q is float32 and the straight-through gradient still reaches z_e."""
+    torch.manual_seed(0)
+    q = VectorQuantizer(VQVAEConfig(latent_dim=8, codebook_size=2, ema=True)).eval()
+    centre = 10 * torch.randn(8)
+    q.codebook.data = centre + 0.2 * torch.randn(2, 8)
+    z = (centre + 0.2 * torch.randn(1, 8, 10, 10).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    z = z.bfloat16().float().requires_grad_(True)  # what a bf16 encoder hands over
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        auto = q(z.bfloat16())
+    exact = q(z.detach())
+    assert len(set(exact.indices.flatten().tolist())) == 2  # both codes are in play
+    assert torch.equal(auto.indices, exact.indices) and auto.z_q.dtype == torch.float32
+    auto.z_q.sum().backward()
+    assert torch.equal(z.grad, torch.ones_like(z))
+
+
 def test_straight_through_gradient_reaches_the_encoder():
     torch.manual_seed(0)
     model = VQVAE(VQVAEConfig(width=4, latent_dim=3, codebook_size=8, beta=0.0, ema=True),

@@ -117,6 +117,13 @@ class VectorQuantizer(nn.Module):
         return dist.argmin(1)
 
     def forward(self, z_e: Tensor) -> Quantized:
+        """Quantize encoder maps (B, D, h, w). Runs in float32 whatever the autocast around
+        it (a bf16 distance would pick wrong codes, and the codebook statistics are float32);
+        the straight-through gradient reaches ``z_e`` through the cast."""
+        with torch.autocast(z_e.device.type, enabled=False):
+            return self._quantize(z_e.float())
+
+    def _quantize(self, z_e: Tensor) -> Quantized:
         b, d, h, w = z_e.shape
         z = z_e.permute(0, 2, 3, 1).reshape(-1, d)
         indices = self.nearest(z.detach())
