@@ -122,6 +122,25 @@ def test_bf16_chains_stay_close_to_float32():
     assert grad.dtype == torch.float32
 
 
+def test_float32_chains_stay_float32_inside_an_amp_training_step():
+    """train.amp autocasts the training step; sampler.precision alone decides the chains':
+    float32 chains inside the autocast are the very chains run outside it (backward passes
+    included, whose matmuls an enclosing autocast would otherwise reach)."""
+    # a large step, so that the energy gradients move the chains
+    options = [*DIGITS, "model.net.width=4", "model.sampler.step_size=2000"]
+    jem, data = preset_method("jem-mnist", options, limit=64)
+    same, _ = preset_method("jem-mnist", options, limit=64)
+    same.load_state_dict(jem.state_dict())
+    x0 = jem.prepare(data.x[:16]).x
+    torch.manual_seed(0)
+    outside = jem.langevin(x0, 4)
+    torch.manual_seed(0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = same.langevin(x0, 4)
+    assert (outside - x0).abs().mean() > 0.02
+    assert torch.equal(inside, outside)
+
+
 @pytest.mark.slow
 def test_compiled_chains_match_eager_chains():
     jem, comp, data = twins("model.sampler.compile=true")

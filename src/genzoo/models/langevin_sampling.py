@@ -62,7 +62,8 @@ class SGLDConfig:
     precision: Literal["float32", "bf16"] = param(
         "float32", "the chains' forward and backward passes: float32, or bfloat16 autocast "
         "(about 2-3x faster on CPUs with AVX512-BF16 and on GPUs; gradients then differ from "
-        "float32 by bf16 rounding)")
+        "float32 by bf16 rounding); set apart from train.amp, whose autocast float32 chains "
+        "switch off")
     compile: bool = param(False, "run the chains through torch.compile(net) (CPU inductor or "
                           "CUDA; the first chain pays the compilation)")
     keep_heap: bool = param(True, "CPU chains keep the memory they free mapped (glibc: no "
@@ -171,17 +172,16 @@ class BufferedLangevin:
         s = self.cfg.sampler
         if self._channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        device_type, bf16 = x.device.type, s.precision == "bf16"
-
-        def autocast() -> torch.autocast:
-            return torch.autocast(device_type, torch.bfloat16, enabled=bf16)
-
+        device_type = x.device.type
+        # the whole chain, backward passes included, in the sampler's own precision: an
+        # enclosing autocast (train.amp) would otherwise also reach the backward's matmuls
+        precision = torch.autocast(device_type, torch.bfloat16, enabled=s.precision == "bf16")
         keep = s.keep_heap and device_type == "cpu"
-        with chains.frozen(self.net), kept_heap() if keep else contextlib.nullcontext():
+        with chains.frozen(self.net), kept_heap() if keep else contextlib.nullcontext(), \
+                precision:
             if s.inner_steps:
                 def head(z: Tensor) -> Tensor:
-                    with autocast():
-                        return self.energy_of_output(self.net.from_stem(z), y).float()
+                    return self.energy_of_output(self.net.from_stem(z), y).float()
 
                 x = proximal_sgld(self.net.stem, head, x, steps, s.step_size, s.noise(steps),
                                   inner_steps=s.inner_steps, inner_step=s.inner_step,
@@ -191,8 +191,7 @@ class BufferedLangevin:
                 net = self._compiled_net if s.compile else self.net
 
                 def energy(v: Tensor) -> Tensor:
-                    with autocast():
-                        return self.energy_of_output(net(v), y).float()
+                    return self.energy_of_output(net(v), y).float()
 
                 x = sgld(energy_score(energy), x, steps, s.step_size, s.noise(steps),
                          clip_grad=s.clip_grad, clamp=self._clamp())
