@@ -78,14 +78,19 @@ def built(request):
     return cfg, method, batch
 
 
+def _optimizers(cfg, method) -> Optimizers:
+    """The optimizers the training loop would build for ``method`` (no gradient scaler)."""
+    return Optimizers(method.param_groups(), cfg.train, torch.amp.GradScaler("cpu",
+                                                                             enabled=False))
+
+
 def test_loss_is_finite_and_gradients_reach_every_parameter(built):
     cfg, method, batch = built
     out = method.loss(batch)
     assert out.loss.dim() == 0 and math.isfinite(out.loss.item())
     assert all(math.isfinite(v) for v in out.metrics.values())
     method.train()
-    opt = Optimizers(method.param_groups(), cfg.train, torch.amp.GradScaler("cpu",
-                                                                            enabled=False))
+    opt = _optimizers(cfg, method)
     metrics = method.train_step(batch, opt)
     assert "loss" in metrics
     for name, p in method.named_parameters():
@@ -99,8 +104,7 @@ def test_train_step_under_bf16_autocast(built):
     must run under it, keep float32 weights and give finite float32 gradients."""
     cfg, method, batch = built
     method.train()
-    opt = Optimizers(method.param_groups(), cfg.train, torch.amp.GradScaler("cpu",
-                                                                            enabled=False))
+    opt = _optimizers(cfg, method)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         metrics = method.train_step(batch, opt)
     assert math.isfinite(metrics["loss"]) and all(math.isfinite(v) for v in metrics.values())

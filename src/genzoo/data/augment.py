@@ -305,5 +305,4 @@ def random_erasing(x: Tensor, p: float = 0.5, scale: tuple[float, float] = (0.02
     cols = torch.arange(w, device=dev).view(1, 1, w)
     box = ((rows >= top.view(b, 1, 1)) & (rows < (top + eh).view(b, 1, 1))
            & (cols >= left.view(b, 1, 1)) & (cols < (left + ew).view(b, 1, 1)))
-    erased = torch.where(box.unsqueeze(1), torch.full_like(x, value), x)
-    return _with_probability(x, erased, p)
+    return _with_probability(x, x.masked_fill(box.unsqueeze(1), value), p)

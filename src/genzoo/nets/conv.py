@@ -65,13 +65,9 @@ class SmallCNN(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.head = nn.Linear(c_in * pool * pool, out_dim)
 
-    def _pooled(self, h: Tensor) -> Tensor:
-        """(B, c, h, w) maps -> (B, c * pool**2): :func:`grid_pool`."""
-        return grid_pool(h, self.pool)
-
     def features(self, x: Tensor) -> Tensor:
         """Penultimate features (B, width * 2**(stages-1) * pool**2)."""
-        return self._pooled(self.body(x))
+        return grid_pool(self.body(x), self.pool)
 
     def stem(self, x: Tensor) -> Tensor:
         """The first (linear) convolution: (B, C, H, W) -> (B, width, H, W)."""
@@ -81,7 +77,7 @@ class SmallCNN(nn.Module):
         """The rest of the network: ``from_stem(stem(x)) == forward(x)``."""
         for layer in list(self.body)[1:]:
             z = layer(z)
-        return self.head(self.dropout(self._pooled(z)))
+        return self.head(self.dropout(grid_pool(z, self.pool)))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.dropout(self.features(x)))
