@@ -46,7 +46,11 @@ ACTIVATIONS = ("relu", "leaky_relu", "silu", "swish", "elu", "tanh", "softplus",
 def grid_pool(h: Tensor, pool: int) -> Tensor:
     """Average-pool maps (B, c, H, W) to a ``pool`` x ``pool`` grid of cells, flattened to
     (B, c * pool**2); ``pool`` 1 is global average pooling (the plain mean, bit-identical to
-    ``h.mean((2, 3))``), larger grids keep the coarse layout of the image."""
+    ``h.mean((2, 3))``), larger grids keep the coarse layout of the image. Maps already of
+    ``pool`` x ``pool`` cells are flattened as they are (the pooling would be the identity, and
+    its backward pass is slow for channels-last maps on CPU)."""
     if pool == 1:
         return h.mean(dim=(2, 3))
+    if h.shape[-2:] == (pool, pool):
+        return h.flatten(1)
     return F.adaptive_avg_pool2d(h, pool).flatten(1)
