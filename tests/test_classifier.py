@@ -94,6 +94,22 @@ def test_small_cnn_pool_grid_averages_cells():
     assert torch.allclose(glob.features(x), glob.body(x).mean(dim=(2, 3)))
 
 
+def test_grid_pool_of_maps_already_on_the_grid_is_their_flattening():
+    """Maps of exactly pool x pool cells skip the (identity) pooling: the same values and
+    gradients as adaptive average pooling, channels-last maps included."""
+    from genzoo.nets.base import grid_pool
+
+    torch.manual_seed(0)
+    h = torch.randn(3, 5, 4, 4).to(memory_format=torch.channels_last).requires_grad_()
+    w = torch.randn(3, 5 * 16)
+    (grid_pool(h, 4) * w).sum().backward()
+    ours, h.grad = h.grad, None
+    (torch.nn.functional.adaptive_avg_pool2d(h, 4).flatten(1) * w).sum().backward()
+    assert torch.equal(grid_pool(h, 4), torch.nn.functional.adaptive_avg_pool2d(h, 4).flatten(1))
+    assert torch.equal(ours, h.grad)
+    assert grid_pool(torch.randn(2, 3, 7, 7), 4).shape == (2, 3 * 16)
+
+
 def test_small_cnn_convs_per_stage():
     """convs = n: n 3x3 convolutions a stage, only the last strided; 2 is the default net."""
     torch.manual_seed(0)
@@ -110,6 +126,23 @@ def test_small_cnn_convs_per_stage():
     two = SmallCNNConfig(width=4, stages=2, convs=2).build((1, 28, 28), 5)
     assert all(torch.equal(a, b) for a, b in zip(default.state_dict().values(),
                                                  two.state_dict().values(), strict=True))
+
+
+def test_small_cnn_without_its_last_activation_gives_the_last_norm_output():
+    """last_act: false drops only the final activation: the same weights give the default
+    net's features before its last ReLU (signed), and the default keeps it."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 1, 28, 28)
+    torch.manual_seed(1)
+    full = SmallCNNConfig(width=4, stages=2, norm="batch").build((1, 28, 28), 5)
+    torch.manual_seed(1)
+    signed = SmallCNNConfig(width=4, stages=2, norm="batch", last_act=False).build((1, 28, 28), 5)
+    signed.load_state_dict(full.state_dict())
+    assert isinstance(full.body[-1], torch.nn.ReLU)
+    assert isinstance(signed.body[-1], torch.nn.BatchNorm2d)
+    assert len(signed.body) == len(full.body) - 1
+    assert torch.equal(signed.features(x), full.body[:-1](x).mean(dim=(2, 3)))
+    assert (signed.features(x) < 0).any() and (full.features(x) >= 0).all()
 
 
 def test_random_crop_is_a_translation_and_flip_mirrors():

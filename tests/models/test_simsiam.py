@@ -18,7 +18,10 @@ from genzoo.models.simsiam import (
     SimSiamConfig,
     collapse_std,
     effective_rank,
+    image_mixtures,
+    mixture_loss,
     multicrop_loss,
+    nearest_neighbours,
     negative_cosine,
     simsiam_loss,
 )
@@ -47,6 +50,16 @@ def _digits(**model):
 def _batches(method, data, size=16):
     for s in range(0, len(data), size):
         yield method.prepare(data.x[s:s + size], data.y[s:s + size])
+
+
+def _loss_and_views(method, batch, seed):
+    """``method.loss(batch)`` under ``seed``, and the two views' images and (z, p) that it drew,
+    recomputed from the same seed (the forward passes draw no random numbers)."""
+    torch.manual_seed(seed)
+    out = method.loss(batch)
+    torch.manual_seed(seed)
+    xs = [method.augment(batch.x) for _ in range(2)]
+    return out, xs, [method(x) for x in xs]
 
 
 # ----------------------------------------------------------------------------- the loss
@@ -125,6 +138,106 @@ def test_three_views_average_the_six_ordered_pairs():
     assert all(p.grad is not None for p in method.encoder.parameters())
     with pytest.raises(ConfigError, match="views"):
         _digits(views=1)
+
+
+def test_nearest_neighbours_pick_the_most_cosine_similar_support_row():
+    support = torch.tensor([[1.0, 0.0], [0.0, 2.0], [-3.0, 0.1], [0.6, 0.6]])
+    z = torch.tensor([[5.0, 0.1], [0.05, 1.0], [-1.0, -0.1], [1.0, 1.1]], requires_grad=True)
+    nn = nearest_neighbours(z, support)
+    assert torch.equal(nn, support[[0, 1, 2, 3]])  # by angle, not by length
+    assert not nn.requires_grad
+    g = torch.Generator().manual_seed(0)
+    z, support = torch.randn(7, 5, generator=g), torch.randn(30, 5, generator=g)
+    sims = torch.nn.functional.cosine_similarity(z[:, None], support[None], dim=2)
+    assert torch.equal(nearest_neighbours(z, support), support[sims.argmax(1)])
+
+
+def test_neighbour_targets_replace_z_once_the_queue_holds_a_batch():
+    """nn_queue: the first batch trains on the plain targets and enters the queue (FIFO, one
+    view's z); later batches predict their z's nearest neighbours in the queue; evaluation
+    reports the plain loss and leaves the queue alone."""
+    method, train, _ = _digits(nn_queue=24)
+    batch = method.prepare(train.x[:16], train.y[:16])
+    method.train()
+    first, _, ((z1, p1), (z2, p2)) = _loss_and_views(method, batch, 1)
+    plain = simsiam_loss(p1, p2, z1, z2)
+    assert first.loss.item() == pytest.approx(plain.item(), abs=1e-6)
+    assert first.metrics["nn_cos"] == 1.0
+    assert int(method.queue_pushed) == 16
+    assert torch.allclose(method.queue[:16], z1.detach(), atol=1e-6)
+    assert torch.equal(method.queue[16:], torch.zeros(8, 8))
+
+    queue = method.queue[:16].clone()
+    out, _, ((z1, p1), (z2, p2)) = _loss_and_views(method, batch, 2)
+    n1, n2 = nearest_neighbours(z1, queue), nearest_neighbours(z2, queue)
+    assert out.loss.item() == pytest.approx(simsiam_loss(p1, p2, n1, n2).item(), abs=1e-6)
+    cos = torch.nn.functional.cosine_similarity(z1, n1, dim=1).mean().item()
+    assert out.metrics["nn_cos"] == pytest.approx(cos, abs=1e-6)
+    # the FIFO wrapped: slots 16..23 then 0..7 hold the second batch's z
+    assert int(method.queue_pushed) == 32
+    assert torch.allclose(method.queue[16:], z1[:8].detach(), atol=1e-6)
+    assert torch.allclose(method.queue[:8], z1[8:].detach(), atol=1e-6)
+    assert torch.equal(method.queue[8:16], queue[8:16])
+    out.loss.backward()  # the gradient reaches the encoder through the predictions
+    assert all(p.grad is not None for p in method.encoder.parameters())
+
+    method.eval()
+    before = method.queue.clone()
+    out, _, ((z1, p1), (z2, p2)) = _loss_and_views(method, batch, 3)
+    assert out.loss.item() == pytest.approx(simsiam_loss(p1, p2, z1, z2).item(), abs=1e-6)
+    assert "nn_cos" not in out.metrics
+    assert torch.equal(method.queue, before) and int(method.queue_pushed) == 32
+    fresh, _, _ = _digits(nn_queue=24)  # the queue travels with the checkpoint (resume)
+    fresh.load_state_dict(method.state_dict())
+    assert torch.equal(fresh.queue, method.queue) and int(fresh.queue_pushed) == 32
+    with pytest.raises(ConfigError, match="nn_queue"):
+        _digits(nn_queue=8, stop_gradient=False)
+
+
+def test_image_mixtures_blend_each_image_with_its_mirror_in_the_batch():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 1, 3, 3, generator=g)
+    lam = torch.tensor([1.0, 0.0, 0.5, 0.25])
+    out = image_mixtures(x, lam)
+    assert torch.equal(out[0], x[0]) and torch.equal(out[1], x[2])
+    assert torch.allclose(out[2], (x[2] + x[1]) / 2)
+    assert torch.allclose(out[3], 0.25 * x[3] + 0.75 * x[0])
+
+
+def test_mixture_loss_weighs_both_sources_and_stops_their_gradient():
+    """Un-Mix's term: -mean_b [lam_b cos(p_b, z_b) + (1 - lam_b) cos(p_b, z_{B-1-b})]; -1
+    when each prediction points along its own source (lam 1) or its mirror's (lam 0)."""
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(6, 5, generator=g, requires_grad=True)
+    p = torch.randn(6, 5, generator=g, requires_grad=True)
+    lam = torch.rand(6, generator=g)
+    cos = torch.nn.functional.cosine_similarity
+    expected = -(lam * cos(p, z, dim=1) + (1 - lam) * cos(p, z.flip(0), dim=1)).mean()
+    loss = mixture_loss(p, z, lam)
+    assert loss.item() == pytest.approx(expected.item(), abs=1e-6)
+    assert mixture_loss(2 * z, z, torch.ones(6)).item() == pytest.approx(-1.0, abs=1e-6)
+    assert mixture_loss(z.flip(0), z, torch.zeros(6)).item() == pytest.approx(-1.0, abs=1e-6)
+    loss.backward()
+    assert z.grad is None and p.grad is not None
+    mixture_loss(p, z, lam, stop_gradient=False).backward()
+    assert z.grad is not None
+
+
+def test_mix_adds_the_mixture_term_in_training_only():
+    method, train, _ = _digits(mix=0.5)
+    batch = method.prepare(train.x[:16], train.y[:16])
+    method.train()
+    out, (x1, _), ((z1, p1), (z2, p2)) = _loss_and_views(method, batch, 1)
+    lam = torch.rand(16)
+    _, p_mix = method(image_mixtures(x1, lam))
+    term = mixture_loss(p_mix, z2, lam)
+    expected = simsiam_loss(p1, p2, z1, z2) + 0.5 * term
+    assert out.loss.item() == pytest.approx(expected.item(), abs=1e-5)
+    assert out.metrics["mix_cos"] == pytest.approx(-term.item(), abs=1e-5)
+    out.loss.backward()
+    assert all(p.grad is not None for p in method.encoder.parameters())
+    method.eval()
+    assert "mix_cos" not in method.loss(batch).metrics
 
 
 def test_with_an_identity_predictor_the_stop_gradient_halves_every_gradient():

@@ -31,6 +31,21 @@ of their ``knn_k`` most similar training images in the encoder's feature space (
 2018), with the training split given by :meth:`SimSiam.attach`. ``features(x)`` gives the
 encoder's features (B, feature_dim) for downstream use. SimSiam has no ``sample``.
 
+With ``nn_queue: N`` (off by default) the targets are nearest neighbours: each view's z is
+replaced, as a target, by the most similar of the last N first-view projections of earlier
+batches (a FIFO support set, cosine similarity), so a view learns to predict *another* image
+that the encoder already places close by. That pulls similar images of different instances
+together, beyond what the augmentations relate (NNCLR, Dwibedi et al. 2021, introduced the
+substitution for a contrastive loss; here it replaces SimSiam's targets). Until the queue
+holds a batch the targets are the plain ones; validation always reports the plain loss. The
+queue is a buffer: it is saved with the checkpoints (so a resumed run continues exactly) and,
+under ``torchrun``, broadcast from rank 0 like the batch-norm statistics.
+
+With ``mix: w`` (off by default) each training step adds Un-Mix's term with weight w: the first
+views are blended with the batch in reverse order, ``lam x_b + (1 - lam) x_{B-1-b}`` with lam
+uniform per image, and the blend's prediction targets both sources' second-view z in proportion
+(:func:`mixture_loss`; one more forward-backward pass a step).
+
 The predictor's learning rate stays at ``train.lr`` while the rest follows the schedule, as in
 the paper (``model.fixed_predictor_lr: false`` decays it too; the paper's ablation finds that
 slightly worse).
@@ -42,6 +57,11 @@ References:
     5e-4, momentum 0.9, cosine schedule, 800 epochs, kNN monitor k = 200).
     Wu, Xiong, Yu & Lin, "Unsupervised Feature Learning via Non-Parametric Instance
     Discrimination", CVPR 2018 (the weighted kNN classifier).
+    Dwibedi, Aytar, Tompson, Sermanet & Zisserman, "With a Little Help from My Friends:
+    Nearest-Neighbor Contrastive Learning of Visual Representations", ICCV 2021 (nearest
+    neighbours from a support queue as the positives; ``nn_queue``).
+    Shen et al., "Un-Mix: Rethinking Image Mixtures for Unsupervised Visual Representation
+    Learning", AAAI 2022 (``mix``).
 
 Example:
     >>> import genzoo
@@ -124,6 +144,46 @@ def multicrop_loss(p_global: list[Tensor], z_global: list[Tensor], p_local: list
              for i, p in enumerate(p_global) for j, z in enumerate(z_global) if i != j]
     terms += [negative_cosine(p, z, stop_gradient) for p in p_local for z in z_global]
     return torch.stack(terms).mean()
+
+
+def nearest_neighbours(z: Tensor, support: Tensor) -> Tensor:
+    """The rows of ``support`` (N, d) most cosine-similar to each row of ``z`` (B, d): a
+    (B, d) tensor of support rows (the first of equally similar ones), without gradient.
+
+    References:
+        Dwibedi et al. 2021 (the support-set lookup NN(z, Q)).
+    """
+    with torch.no_grad():
+        sim = F.normalize(z.detach(), dim=1) @ F.normalize(support, dim=1).T
+        return support[sim.argmax(dim=1)]
+
+
+def image_mixtures(x: Tensor, lam: Tensor) -> Tensor:
+    """``lam_b x_b + (1 - lam_b) x_{B-1-b}``: each image (B, C, H, W) blended with the one at
+    the mirrored batch position, weights lam (B,) in [0, 1].
+
+    References:
+        Shen et al., "Un-Mix: Rethinking Image Mixtures for Unsupervised Visual Representation
+        Learning", AAAI 2022 (mixtures with the batch in reverse order).
+    """
+    w = lam.view(-1, *([1] * (x.dim() - 1))).to(x.dtype)
+    return w * x + (1 - w) * x.flip(0)
+
+
+def mixture_loss(p_mix: Tensor, z: Tensor, lam: Tensor, stop_gradient: bool = True) -> Tensor:
+    """Un-Mix's term for the predictions p_mix (B, d) of :func:`image_mixtures` with weights
+    lam (B,): ``-mean_b [lam_b cos(p_b, z_b) + (1 - lam_b) cos(p_b, z_{B-1-b})]``, a scalar in
+    [-1, 1], with the other view's projections z (B, d) as targets (no gradient into them
+    with ``stop_gradient``): a mixture predicts both sources in proportion.
+
+    References:
+        Shen et al. 2022 (the mixture branch's loss).
+    """
+    if stop_gradient:
+        z = z.detach()
+    own = F.cosine_similarity(p_mix, z, dim=1)
+    other = F.cosine_similarity(p_mix, z.flip(0), dim=1)
+    return -(lam * own + (1 - lam) * other).mean()
 
 
 def collapse_std(z: Tensor) -> Tensor:
@@ -220,6 +280,12 @@ class SimSiamConfig:
     local_size: int = param(14, "multi-crop: height = width of the small views", ge=4)
     local_scale: tuple[float, float] = param(
         (0.05, 0.4), "multi-crop: range of the small views' area fraction")
+    nn_queue: int = param(0, "nearest-neighbour targets: each target z is replaced by the most "
+                          "similar of the last nn_queue first-view projections of earlier "
+                          "batches (NNCLR's support set; 0: off, plain SimSiam)", ge=0)
+    mix: float = param(0.0, "Un-Mix: weight of an extra term in which a blend lam x_b + (1 - "
+                       "lam) x_{B-1-b} of the first views (lam uniform per image) predicts "
+                       "both sources' z in proportion (0: off; the paper: 1)", ge=0)
     fixed_predictor_lr: bool = param(True, "keep the predictor's learning rate at train.lr "
                                      "(no warm-up or decay), as the paper does")
     knn_k: int = param(200, "kNN monitor: neighbours per validation image", ge=1)
@@ -235,6 +301,10 @@ class SimSiamConfig:
                 bound = " <= 1" if top == 1 else ""
                 raise ConfigError(f"model.{key}: expected 0 < min <= max{bound}, got "
                                   f"{[low, high]}")
+        if self.nn_queue and not self.stop_gradient:
+            raise ConfigError("model.nn_queue: nearest-neighbour targets come from a queue "
+                              "and carry no gradient, so they cannot be used with "
+                              "stop_gradient: false (the ablation)")
         if self.jitter * 0.25 > 0.5:
             raise ConfigError(f"model.jitter: the hue shift s / 4 must be at most half a "
                               f"turn, so s <= 2; got {self.jitter}")
@@ -274,6 +344,11 @@ class SimSiam(Method):
             self.predictor = nn.Sequential(nn.Linear(d, h, bias=False), nn.BatchNorm1d(h),
                                            nn.ReLU(), nn.Linear(h, d))
         self.train_data: Dataset | None = None
+        if cfg.nn_queue:
+            #: support set of earlier first-view projections (nn_queue, d), filled FIFO
+            self.register_buffer("queue", torch.zeros(cfg.nn_queue, d))
+            #: projections ever pushed (the slot of the next one is this modulo nn_queue)
+            self.register_buffer("queue_pushed", torch.zeros((), dtype=torch.long))
 
     # ------------------------------------------------------------------ the networks
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -329,10 +404,14 @@ class SimSiam(Method):
         (about 1 when healthy, 0 when collapsed); ``z_rank``, :func:`effective_rank` of the
         first view's normalised z (falls to a few under dimensional collapse).
         """
-        views = [self(self.augment(batch.x)) for _ in range(self.cfg.views)]
+        xs = [self.augment(batch.x) for _ in range(self.cfg.views)]
+        views = [self(x) for x in xs]
         zs, ps = [z for z, _ in views], [p for _, p in views]
         z1, p1 = views[0]
-        loss = pair = simsiam_loss(p1, ps[1], z1, zs[1], self.cfg.stop_gradient)
+        metrics: dict[str, float] = {}
+        if self.cfg.nn_queue and self.training:
+            zs, metrics["nn_cos"] = self._neighbour_targets(zs)
+        loss = pair = simsiam_loss(p1, ps[1], zs[0], zs[1], self.cfg.stop_gradient)
         p_local: list[Tensor] = []
         if self.cfg.local_crops:
             n = self.cfg.local_crops  # the small views go through the networks as one batch
@@ -340,10 +419,36 @@ class SimSiam(Method):
             p_local = list(small.chunk(n))
         if p_local or len(views) > 2:
             loss = multicrop_loss(ps, zs, p_local, self.cfg.stop_gradient)
+        if self.cfg.mix and self.training:
+            lam = torch.rand(len(xs[0]), device=xs[0].device)
+            _, p_mix = self(image_mixtures(xs[0], lam))
+            term = mixture_loss(p_mix, zs[1], lam, self.cfg.stop_gradient)
+            loss = loss + self.cfg.mix * term
+            metrics["mix_cos"] = -term.item()
         z_std = collapse_std(z1.detach()).item()
         return LossOutput(loss, {"cos": -pair.item(), "z_std": z_std,
                                  "z_std_sqrt_d": z_std * math.sqrt(z1.shape[1]),
-                                 "z_rank": effective_rank(F.normalize(z1.detach(), dim=1)).item()})
+                                 "z_rank": effective_rank(F.normalize(z1.detach(), dim=1)).item(),
+                                 **metrics})
+
+    def _neighbour_targets(self, zs: list[Tensor]) -> tuple[list[Tensor], float]:
+        """``nn_queue``: the targets of the views' projections zs (each (B, d)), each z replaced
+        by its :func:`nearest_neighbours` in the queue (filled part only; the plain zs while it
+        holds less than a batch), and the mean cosine of z and its neighbour (``nn_cos``, 1.0
+        with the plain targets). The first view's z then enters the queue, so it never serves
+        as its own neighbour. Training mode only: validation reports the plain loss and leaves
+        the queue alone (with ``train.ema_decay`` the averaged queue is never read)."""
+        queue, z1 = self.queue, zs[0].detach().float()
+        filled = min(int(self.queue_pushed), len(queue))
+        targets, cos = zs, 1.0
+        if filled >= len(z1):
+            targets = [nearest_neighbours(z.float(), queue[:filled]) for z in zs]
+            cos = F.cosine_similarity(z1, targets[0], dim=1).mean().item()
+        new = z1[-len(queue):]
+        slots = (int(self.queue_pushed) + torch.arange(len(new))) % len(queue)
+        queue[slots.to(queue.device)] = new
+        self.queue_pushed += len(new)
+        return targets, cos
 
     def param_groups(self) -> dict[str, list]:
         """One optimizer; the predictor in its own group, marked ``fixed_lr`` when

@@ -44,11 +44,13 @@ class SmallCNN(nn.Module):
     channels ``width * 2**i``; then average pooling to a ``pool`` x ``pool`` grid (1: global
     average pooling; more keeps the coarse layout of the image), flattened, and a linear layer.
     Optional batch norm after each convolution and dropout before the linear layer.
+    ``last_act: false`` drops the activation after the last convolution, so the features are
+    signed (the last batch norm's or convolution's output).
     """
 
     def __init__(self, in_channels: int, out_dim: int, width: int = 32, stages: int = 2,
                  act: str = "relu", norm: str = "none", dropout: float = 0.0,
-                 pool: int = 1, convs: int = 2) -> None:
+                 pool: int = 1, convs: int = 2, last_act: bool = True) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = in_channels
@@ -60,6 +62,8 @@ class SmallCNN(nn.Module):
                     layers.append(nn.BatchNorm2d(c_out))
                 layers.append(activation(act))
                 c_in = c_out
+        if not last_act:
+            layers.pop()
         self.body = nn.Sequential(*layers)
         self.pool = pool
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
@@ -86,7 +90,7 @@ class SmallCNN(nn.Module):
 @dataclass
 class SmallCNNConfig(NetConfig):
     """``{name: cnn, width: 32, stages: 2, convs: 2, act: relu, norm: none, dropout: 0.0,
-    pool: 1}``."""
+    pool: 1, last_act: true}``."""
 
     name: str = "cnn"
     width: int = param(32, "channels of the first stage (doubled at each stage)", ge=1)
@@ -98,12 +102,14 @@ class SmallCNNConfig(NetConfig):
     dropout: float = param(0.0, "dropout before the linear head", ge=0, lt=1)
     pool: int = param(1, "average-pool the last maps to a pool x pool grid before the head "
                       "(1: global average pooling)", ge=1)
+    last_act: bool = param(True, "activation after the last convolution (false: signed "
+                           "features, the last normalization's output)")
 
     def build(self, in_shape: tuple[int, ...], out_dim: int) -> nn.Module:
         if len(in_shape) != 3:
             raise ConfigError(f"net 'cnn' needs image inputs (C, H, W), got shape {in_shape}")
         return SmallCNN(in_shape[0], out_dim, self.width, self.stages, self.act, self.norm,
-                        self.dropout, self.pool, self.convs)
+                        self.dropout, self.pool, self.convs, self.last_act)
 
 
 nets.register("cnn", SmallCNNConfig)
