@@ -402,7 +402,10 @@ class SimSiam(Method):
         views (= -loss with two views and no small ones); ``z_std``,
         :func:`collapse_std` of the first view's z, and ``z_std_sqrt_d``, that times sqrt(d)
         (about 1 when healthy, 0 when collapsed); ``z_rank``, :func:`effective_rank` of the
-        first view's normalised z (falls to a few under dimensional collapse).
+        first view's normalised z (falls to a few under dimensional collapse). In training
+        with ``nn_queue`` the targets are the neighbours (``cos`` is then against them) and
+        ``nn_cos`` is the mean cosine of the first view's z and its neighbour; with ``mix``,
+        ``mix_cos`` is minus :func:`mixture_loss` (the loss adds ``mix`` times that term).
         """
         xs = [self.augment(batch.x) for _ in range(self.cfg.views)]
         views = [self(x) for x in xs]
