@@ -441,15 +441,15 @@ class SimSiam(Method):
         with the plain targets). The first view's z then enters the queue, so it never serves
         as its own neighbour. Training mode only: validation reports the plain loss and leaves
         the queue alone (with ``train.ema_decay`` the averaged queue is never read)."""
-        queue, z1 = self.queue, zs[0].detach().float()
-        filled = min(int(self.queue_pushed), len(queue))
+        queue, z1, pushed = self.queue, zs[0].detach().float(), int(self.queue_pushed)
+        filled = min(pushed, len(queue))
         targets, cos = zs, 1.0
-        if filled >= len(z1):
-            targets = [nearest_neighbours(z.float(), queue[:filled]) for z in zs]
+        if filled >= len(z1):  # one lookup for every view: the support is normalised once
+            found = nearest_neighbours(torch.cat(zs).float(), queue[:filled])
+            targets = list(found.chunk(len(zs)))
             cos = F.cosine_similarity(z1, targets[0], dim=1).mean().item()
         new = z1[-len(queue):]
-        slots = (int(self.queue_pushed) + torch.arange(len(new))) % len(queue)
-        queue[slots.to(queue.device)] = new
+        queue[(pushed + torch.arange(len(new), device=queue.device)) % len(queue)] = new
         self.queue_pushed += len(new)
         return targets, cos
 
