@@ -45,7 +45,8 @@ def perf_rows() -> list[str]:
     if "sgld" in data:
         names = ["reference", "genzoo", "genzoo_contiguous", "genzoo_heap_off", "genzoo_bf16",
                  "genzoo_compile", "reference_kept_heap"]
-        out += ["| SGLD image-steps/s (x reference) | " + " | ".join(names) + " |",
+        out += ["| SGLD image-steps/s (x reference), variants alternated in one process | "
+                + " | ".join(names) + " |",
                 "|---" * (len(names) + 1) + "|"]
         for model, d in data["sgld"].items():
             if not isinstance(d, dict):
@@ -54,6 +55,19 @@ def perf_rows() -> list[str]:
                      if n in d["image_steps_per_s"] else "-" for n in names]
             out.append(f"| {model}, batch {d['batch']} | " + " | ".join(cells) + " |")
         out.append("")
+        pairs = {m: d for m, d in data["sgld"].items() if isinstance(d, dict) and "pair" in d}
+        if pairs:
+            peak = data["sgld"].get("conv_peak_gflop_per_s", float("nan"))
+            out += ["| genzoo over reference, float32 | pair, one process (checked) | "
+                    "each in its own processes | GFLOP/s of genzoo, reference "
+                    f"(one large convolution: {peak:.0f}) |", "|---|---|---|---|"]
+            for model, d in pairs.items():
+                sep, gflops = d["separate_processes"], d["pair"]["gflop_per_s"]
+                out.append(f"| {model}, batch {d['batch']} | {d['pair']['ratio']:.2f}x "
+                           f"({d['pair']['repeats']} runs each) | {sep['ratio']:.2f}x "
+                           f"({sep['processes']} processes each) | {gflops['genzoo']:.0f}, "
+                           f"{gflops['reference']:.0f} |")
+            out.append("")
     if "jem-step" in data:
         out += ["| JEM step (K SGLD steps) | JEM step s | K + 2 fwd-bwd s | overhead |",
                 "|---|---|---|---|"]

@@ -8,13 +8,20 @@ Parts (``--only``, comma-separated; results merge into ``benchmarks/results/perf
   plain reference loop written here (a leaf tensor with ``requires_grad``, ``autograd.grad`` of
   the summed logsumexp, update, noise, clamp; the network as a user builds it), on WRN-16-4
   (3x32x32, batch 64; ``jem-cifar10``'s net) and on ``jem-mnist``'s CNN (1x28x28, batch 64).
-  Same weights, same starting points, same process; the runs are alternated and the median of
-  each is used. JEM's sampler values (step 1, noise 0.01, no clipping). Also measured, not
-  checked: genzoo without channels-last, without the kept heap (``sampler.keep_heap: false``),
-  with bf16 autocast (``sampler.precision: bf16``), with ``sampler.compile``, and the reference
-  loop itself run inside ``kept_heap()`` (what the heap setting alone gives a plain loop). After
-  genzoo's first chain the process keeps glibc's steady-state thresholds (see ``heap.py``),
-  under which the reference loop faults less than in a fresh process, so the ratio errs low.
+  Same weights, same starting points; the median of each run is used. Three measurements:
+
+  1. *pair* (the check): the reference and genzoo alone, alternated in one process.
+  2. *variants*, alternated in the same process after the pair: the reference, genzoo, genzoo
+     without channels-last, without the kept heap (``sampler.keep_heap: false``), with bf16
+     autocast (``sampler.precision: bf16``), with ``sampler.compile``, and the reference loop
+     inside ``kept_heap()`` (what the heap setting alone gives a plain loop). Interleaving
+     these changes the allocator's state between runs, so their ratios scatter more than the
+     pair's.
+  3. *separate processes*: the reference and genzoo each in fresh processes of their own,
+     alternated. In one process the reference inherits the glibc thresholds genzoo's first
+     chain leaves (see ``heap.py``), under which it faults less than in a process of its own,
+     so the same-process ratios err low for a user who runs the plain loop in their own
+     program; this measurement shows by how much.
 - ``jem-step``: seconds of one JEM training step (loss with K SGLD steps, backward, Adam step)
   over the seconds of K + 2 forward-backward passes (train mode, gradients of the weights) of
   the same network and batch, for WRN-16-4 (K = 20, ``jem-cifar10``) and the MNIST CNN
@@ -41,6 +48,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 from genzoo.config import resolve_config
 from genzoo.data.base import DatasetInfo
@@ -51,7 +59,7 @@ from genzoo.samplers.replay import uniform_init
 
 from common import check, run_parts
 
-BATCH, REPEATS = 64, 5
+BATCH, REPEATS, REPEATS_PAIR, PROCESSES = 64, 5, 7, 3
 JEM_SAMPLER = ["model.sampler.step_size=1.0", "model.sampler.noise_scale=0.01",
                "model.sampler.clip_grad=null"]
 MODELS = {  # name: (preset, dataset info, SGLD steps per timed run)
@@ -80,15 +88,22 @@ def reference_loop(net: torch.nn.Module, x0: torch.Tensor, steps: int, step_size
     return x.detach()
 
 
-def kept_loop(*args) -> torch.Tensor:
-    """:func:`reference_loop` inside :func:`genzoo.samplers.heap.kept_heap`."""
+def kept_loop(chain) -> torch.Tensor:
+    """``chain()`` inside :func:`genzoo.samplers.heap.kept_heap`."""
     with kept_heap():
-        return reference_loop(*args)
+        return chain()
 
 
 def uniform(method, n: int) -> torch.Tensor:
     """``n`` uniform-noise images (n, *shape) in the method's data range, on the CPU."""
     return uniform_init(*method.box)(n, torch.device("cpu"), method.info.shape)
+
+
+def chain_starts(method) -> torch.Tensor:
+    """The timed chains' starting points: BATCH uniform images drawn from seed 1 (the same in
+    every process)."""
+    torch.manual_seed(1)
+    return uniform(method, BATCH)
 
 
 def _timed(fn) -> float:
@@ -97,44 +112,123 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def throughput(model: str) -> dict:
-    """Image-steps per second of the reference loop and of genzoo's sampler variants."""
+def alternated(runs: dict, repeats: int = REPEATS) -> dict[str, list[float]]:
+    """Seconds of each of ``runs`` (name: fn), after one untimed call each (compilation and
+    allocator warm-up), taken in turn ``repeats`` times."""
+    for fn in runs.values():
+        fn()
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            seconds[name].append(_timed(fn))
+    return seconds
+
+
+def rates(seconds: dict[str, list[float]], steps: int) -> tuple[dict, dict]:
+    """Image-steps per second of each run's median, and its ratio over the reference."""
+    rate = {name: BATCH * steps / statistics.median(v) for name, v in seconds.items()}
+    return rate, {name: rate[name] / rate["reference"] for name in rate}
+
+
+def reference_and_genzoo(model: str) -> dict:
+    """The checked pair's chains as callables: the plain loop and ``BufferedLangevin``."""
     _, _, steps = MODELS[model]
     method, cfg = build(model)
-    variants = {"genzoo": method}
+    plain = cfg.model.net.build(method.info.shape, method.num_classes)  # as a user builds it
+    plain.load_state_dict(method.net.state_dict())
+    s = cfg.model.sampler
+    x0 = chain_starts(method)
+    return {"reference": lambda: reference_loop(plain, x0, steps, s.step_size, s.noise_scale,
+                                                method.box),
+            "genzoo": lambda: method.langevin(x0, steps)}, method, x0
+
+
+def throughput(model: str) -> dict:
+    """Image-steps per second of the reference loop and of genzoo's sampler: the checked pair
+    alone, then every variant, then each of the pair in its own fresh processes."""
+    _, _, steps = MODELS[model]
+    pair, method, x0 = reference_and_genzoo(model)
+    rate, ratio = rates(alternated(pair, REPEATS_PAIR), steps)
+    out = {"steps_per_run": steps, "batch": BATCH, "repeats": REPEATS,
+           "pair": {"repeats": REPEATS_PAIR, "image_steps_per_s": rate, "ratio": ratio["genzoo"]}}
+    runs = dict(pair)
+    runs["reference_kept_heap"] = lambda: kept_loop(pair["reference"])
     for name, extra in (("genzoo_contiguous", ["model.sampler.channels_last=false"]),
                         ("genzoo_heap_off", ["model.sampler.keep_heap=false"]),
                         ("genzoo_bf16", ["model.sampler.precision=bf16"]),
                         ("genzoo_compile", ["model.sampler.compile=true"])):
         other, _ = build(model, extra)
         other.load_state_dict(method.state_dict())
-        variants[name] = other
-    plain = cfg.model.net.build(method.info.shape, method.num_classes)  # as a user builds it
-    plain.load_state_dict(method.net.state_dict())
-    s = cfg.model.sampler
-    x0 = uniform(method, BATCH)
-    runs = {"reference": lambda: reference_loop(plain, x0, steps, s.step_size, s.noise_scale,
-                                                method.box)}
-    runs["reference_kept_heap"] = lambda: kept_loop(plain, x0, steps, s.step_size,
-                                                   s.noise_scale, method.box)
-    runs.update({name: (lambda m=m: m.langevin(x0, steps)) for name, m in variants.items()})
-    warm = {name: _timed(fn) for name, fn in runs.items()}  # compile and allocator warm-up
-    seconds: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(REPEATS):
-        for name, fn in runs.items():
-            seconds[name].append(_timed(fn))
-    rate = {name: BATCH * steps / statistics.median(v) for name, v in seconds.items()}
-    ratio = {name: rate[name] / rate["reference"] for name in rate}
-    print(model, {k: round(v, 2) for k, v in ratio.items()}, flush=True)
-    return {"steps_per_run": steps, "batch": BATCH, "repeats": REPEATS,
-            "image_steps_per_s": rate, "ratio_over_reference": ratio,
-            "seconds": seconds, "first_run_seconds": warm}
+        runs[name] = lambda m=other: m.langevin(x0, steps)
+    seconds = alternated(runs)
+    out["image_steps_per_s"], out["ratio_over_reference"] = rates(seconds, steps)
+    out["seconds"] = seconds
+    flops = step_flops(method, x0)
+    out["gflop_per_step"] = flops / 1e9
+    for part in (out, out["pair"]):
+        part["gflop_per_s"] = {name: flops * rate / BATCH / 1e9
+                               for name, rate in part["image_steps_per_s"].items()}
+    out["separate_processes"] = separate_processes(model, steps)
+    print(model, "pair", round(out["pair"]["ratio"], 3), "variants",
+          {k: round(v, 2) for k, v in out["ratio_over_reference"].items()}, "separate",
+          round(out["separate_processes"]["ratio"], 3), flush=True)
+    return out
+
+
+def step_flops(method, x0: torch.Tensor) -> float:
+    """Floating-point operations of one chain step on ``x0`` (forward, and the backward pass
+    to the input only), as ``torch.utils.flop_counter`` counts them (convolutions and
+    matrix products; elementwise work is not counted)."""
+    net = method.net.eval()
+    x = x0.clone().requires_grad_(True)
+    flags = [p.requires_grad for p in net.parameters()]
+    net.requires_grad_(False)
+    try:
+        with FlopCounterMode(display=False) as counter:
+            net(x).logsumexp(1).sum().backward()
+    finally:
+        for p, flag in zip(net.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
+    return float(counter.get_total_flops())
+
+
+def conv_peak() -> float:
+    """GFLOP/s of the best of 20 forward passes of one large, well-shaped convolution (64 -> 64
+    channels, 3x3, 32x32, batch 64, channels-last): what this CPU's convolution kernels reach at
+    best, the ceiling of any float32 chain made of convolutions."""
+    x = torch.randn(BATCH, 64, 32, 32).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(64, 64, 3, 3).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        best = min(_timed(lambda: F.conv2d(x, w, padding=1)) for _ in range(20))
+    return 2 * BATCH * 32 * 32 * 64 * 64 * 9 / best / 1e9
+
+
+def separate_processes(model: str, steps: int) -> dict:
+    """The pair, each in fresh processes of its own (alternated ``PROCESSES`` times; each
+    process times ``REPEATS`` chains after one untimed): what a user's own process of either
+    loop sees, without the other one's allocator settings."""
+    medians: dict[str, list[float]] = {"reference": [], "genzoo": []}
+    for _ in range(PROCESSES):
+        for name in medians:
+            out = subprocess.run([sys.executable, __file__, "--solo", model, name],
+                                 capture_output=True, text=True, check=True)
+            medians[name].append(statistics.median(json.loads(out.stdout.splitlines()[-1])))
+    rate, ratio = rates(medians, steps)
+    return {"processes": PROCESSES, "median_seconds_per_process": medians,
+            "image_steps_per_s": rate, "ratio": ratio["genzoo"]}
+
+
+def solo(model: str, name: str) -> list[float]:
+    """In this process: the seconds of ``REPEATS`` chains of ``name`` (after an untimed one)."""
+    pair, _, _ = reference_and_genzoo(model)
+    return alternated({name: pair[name]})[name]
 
 
 def part_sgld(runs: Path) -> tuple[list[dict], dict]:
-    data = {model: throughput(model) for model in MODELS}
-    checks = [check(f"sgld.{m}.ratio_over_reference", d["ratio_over_reference"]["genzoo"],
-                    ">=", 1.5) for m, d in data.items()]
+    data: dict = {model: throughput(model) for model in MODELS}
+    data["conv_peak_gflop_per_s"] = conv_peak()
+    checks = [check(f"sgld.{m}.ratio_over_reference", data[m]["pair"]["ratio"], ">=", 1.5)
+              for m in MODELS]
     return checks, data
 
 
@@ -238,7 +332,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(PARTS))
     parser.add_argument("--memory-probe", type=int, choices=(0, 1), help=argparse.SUPPRESS)
+    parser.add_argument("--solo", nargs=2, metavar=("MODEL", "RUN"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.solo is not None:
+        print(json.dumps(solo(*args.solo)))
+        return
     if args.memory_probe is not None:
         print(json.dumps(memory_probe(bool(args.memory_probe))))
         return

@@ -72,6 +72,38 @@ def test_wrn_dropout_sits_between_the_two_convolutions():
     assert zeros_train > zeros_eval + 0.3  # about half of conv2's input is dropped in training
 
 
+def _wrn_out_of_place(net, x: torch.Tensor) -> torch.Tensor:
+    """WRN forward written with out-of-place activations only."""
+    def act(v):
+        return torch.nn.functional.leaky_relu(v, net.act.negative_slope)
+
+    h = net.stem(x)
+    for b in net.blocks:
+        inner = b.conv2(b.dropout(act(b.norm2(b.conv1(act(b.norm1(h)))))))
+        h = inner + b.skip(h)
+    return net.head(act(net.norm(h)).mean(dim=(2, 3)))
+
+
+@pytest.mark.parametrize("norm", ["none", "batch"])
+def test_wrn_in_place_activations_change_no_value_or_gradient(norm):
+    seed_everything(0)
+    net = WRNConfig(depth=10, widen=1, norm=norm).build((3, 16, 16), 5).train()
+    x = torch.randn(4, 3, 16, 16)
+    grads = []
+    for forward in (net, lambda v: _wrn_out_of_place(net, v)):
+        v = x.clone().requires_grad_(True)
+        out = forward(v)
+        net.zero_grad()
+        out.square().sum().backward()
+        grads.append((out.detach(), v.grad, [p.grad.clone() for p in net.parameters()]))
+    (out_a, gx_a, gw_a), (out_b, gx_b, gw_b) = grads
+    assert torch.allclose(out_a, out_b, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(gx_a, gx_b, rtol=1e-4, atol=1e-6)
+    for a, b in zip(gw_a, gw_b, strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert sum(isinstance(m, torch.nn.LeakyReLU) and m.inplace for m in net.modules()) == 4
+
+
 def test_small_cnn_for_28_and_8_pixels():
     for shape in [(1, 28, 28), (1, 8, 8), (3, 32, 32)]:
         net = SmallCNNConfig(width=8, stages=2).build(shape, 10)
