@@ -78,6 +78,12 @@ def perf_rows() -> list[str]:
                            f"{med['jem_step']:.2f} | {med['k_plus_2_passes']:.2f} | "
                            f"{d['overhead']:.3f} |")
         out.append("")
+    if "ddp" in data:
+        d = data["ddp"]
+        out += [f"| {d['preset']} training, examples/s | " + " | ".join(d["examples_per_s"]) + " |",
+                "|---" * (len(d["examples_per_s"]) + 1) + "|",
+                f"| steps {d['timed_from_step']}-{d['steps']} | "
+                + " | ".join(f"{v:.0f}" for v in d["examples_per_s"].values()) + " |", ""]
     if "memory" in data:
         m = data["memory"]
         out += ["| 10000 x 3 x 32 x 32 buffer | float32 | uint8 | ratio |", "|---|---|---|---|"]

@@ -30,8 +30,12 @@ Parts (``--only``, comma-separated; results merge into ``benchmarks/results/perf
   and as uint8 (``model.buffer_uint8``), each in its own process: the resident memory the
   filled buffer adds, the buffer tensors' bytes, and the process's peak resident memory over
   building, filling and two training steps.
+- ``ddp``: data-parallel scaling on this CPU: ``jem-mnist`` training examples per second with
+  one process of one and of two threads, and with two ``torchrun`` ranks (gloo) of one thread
+  each, every rank with its own batch of 64 and its own replay buffer (steps 20-60, from the
+  run's step times). Needs MNIST under ``GENZOO_DATA``.
 
-Run: ``python benchmarks/sgld_throughput.py [--only sgld,jem-step,memory]``. CPU only here:
+Run: ``python benchmarks/sgld_throughput.py [--only sgld,jem-step,memory,ddp]``. CPU only here:
 numbers from a GPU machine would say so in ``machine.gpu``.
 """
 
@@ -40,9 +44,11 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -325,7 +331,49 @@ def part_memory(runs: Path) -> tuple[list[dict], dict]:
     return [check("memory.buffer_uint8_over_float32", data["ratio_rss_added"], "<=", 0.3)], data
 
 
-PARTS = {"sgld": part_sgld, "jem-step": part_jem_step, "memory": part_memory}
+DDP_STEPS, DDP_FROM = 60, 20  # steps trained; the timed window starts after this many
+DDP_LAYOUTS = {"1 process x 1 thread": (1, 1), "1 process x 2 threads": (1, 2),
+               "2 processes x 1 thread": (2, 1)}
+
+
+def ddp_run(processes: int, threads: int, runs: Path) -> float:
+    """Training examples per second of ``jem-mnist`` (batch 64 per process) over steps
+    DDP_FROM..DDP_STEPS, read from the run's own step times, launched with ``processes``
+    torchrun ranks (plain ``python -m genzoo`` for one) of ``threads`` threads each."""
+    name = f"p{processes}t{threads}"
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                f"--nproc_per_node={processes}"] if processes > 1 else [sys.executable]
+    overrides = [f"train.steps={DDP_STEPS}", "train.log_every=10", "train.eval_every=100000",
+                 "train.ckpt_every=100000"]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    subprocess.run([*launcher, "-m", "genzoo", "train", "jem-mnist", *overrides, "--runs-dir",
+                    str(runs / name), "--quiet"], env=env, check=True, capture_output=True)
+    times = {}
+    for line in (runs / name / "jem-mnist" / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row.get("split") == "train":
+            times[row["step"]] = row["time"]
+    batch = resolve_config("jem-mnist", []).train.batch_size
+    return processes * batch * (DDP_STEPS - DDP_FROM) / (times[DDP_STEPS] - times[DDP_FROM])
+
+
+def part_ddp(runs: Path) -> tuple[list[dict], dict]:
+    """Data-parallel scaling on this CPU: ``jem-mnist`` training examples per second with one
+    process (one and two threads) and with two torchrun ranks (gloo) of one thread each, every
+    rank with its own batch and replay buffer. Needs MNIST under ``GENZOO_DATA``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rate = {label: ddp_run(*layout, Path(tmp)) for label, layout in DDP_LAYOUTS.items()}
+    two = rate["2 processes x 1 thread"]
+    data = {"preset": "jem-mnist", "steps": DDP_STEPS, "timed_from_step": DDP_FROM,
+            "examples_per_s": rate,
+            "speedup_2_ranks_over_1_thread": two / rate["1 process x 1 thread"],
+            "speedup_2_ranks_over_2_threads": two / rate["1 process x 2 threads"]}
+    print({k: round(v, 1) for k, v in rate.items()}, flush=True)
+    return [], data
+
+
+PARTS = {"sgld": part_sgld, "jem-step": part_jem_step, "memory": part_memory,
+         "ddp": part_ddp}
 
 
 def main() -> None:

@@ -50,6 +50,16 @@ def test_list_shows_everything(capsys):
     assert "models:" not in out and all(n in out for n in ALL_DATASETS)
 
 
+def test_quiet_works_before_and_after_the_verb(capsys, tmp_path):
+    base = ["clf-digits", "train.steps=3", "--runs-dir", str(tmp_path)]
+    code, _, loud = run_cli(capsys, "train", *base, "--name", "loud")
+    assert code == 0 and "3/3" in loud  # the progress bar
+    for argv in (["--quiet", "train", *base, "--name", "q1"],
+                 ["train", *base, "--name", "q2", "--quiet"]):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 0 and "3/3" not in err
+
+
 def _write_idx(path: Path, magic: int, dims: list[int], payload: bytes, *, gz: bool = True):
     raw = struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in dims) + payload
     path.write_bytes(gzip.compress(raw) if gz else raw)

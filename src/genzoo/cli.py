@@ -54,13 +54,19 @@ def _parser() -> argparse.ArgumentParser:
                 "generative models.", epilog=EPILOG,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    anywhere = argparse.ArgumentParser(add_help=False)  # --quiet also after the verb
+    anywhere.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                          help="no progress bars")
     sub = p.add_subparsers(dest="verb", required=True, parser_class=_Parser)
 
-    s = sub.add_parser("list", help="list models, nets, datasets or presets")
+    def verb(name: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[anywhere], **kwargs)
+
+    s = verb("list", help="list models, nets, datasets or presets")
     s.add_argument("what", nargs="?", default="all",
                    choices=["all", "models", "nets", "datasets", "presets"])
 
-    s = sub.add_parser("train", help="train a preset: genzoo train PRESET [key=value ...]")
+    s = verb("train", help="train a preset: genzoo train PRESET [key=value ...]")
     s.add_argument("preset", help="preset name (genzoo list presets) or a YAML file")
     s.add_argument("overrides", nargs="*", help="dotted key=value, e.g. train.epochs=5")
     s.add_argument("--name", help="run name (default: the preset's)")
@@ -68,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", action="store_true",
                    help="continue runs/NAME from its last checkpoint if it exists")
 
-    s = sub.add_parser("sample", help="draw samples from a trained run")
+    s = verb("sample", help="draw samples from a trained run")
     s.add_argument("run", type=Path)
     s.add_argument("overrides", nargs="*", help="sampler settings, e.g. sampler.steps=200")
     s.add_argument("--n", type=int, default=64, help="number of samples")
@@ -77,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", type=Path, help="PNG path (default RUN/samples/sample-*.png)")
 
-    s = sub.add_parser("eval", help="evaluate a trained run; writes RUN/eval.json")
+    s = verb("eval", help="evaluate a trained run; writes RUN/eval.json")
     s.add_argument("run", type=Path)
     s.add_argument("--split", help="dataset split (default: the run's validation split)")
     s.add_argument("--checkpoint", default="last", help="last, best or a path")
@@ -91,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="VAEs: importance-sampled log-likelihood of the split with each number "
                    "K of samples, e.g. 1,10,200 (SPLIT/log_px_kK in eval.json)")
 
-    s = sub.add_parser("inpaint", help="corrupt test images and restore them under a run's "
+    s = verb("inpaint", help="corrupt test images and restore them under a run's "
                        "model (EBMs, likelihood models); writes RUN/inpaint/")
     s.add_argument("run", type=Path)
     s.add_argument("--corruption", default="even-rows", choices=list(CORRUPTIONS),
@@ -108,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", default="last", help="last, best or a path")
     s.add_argument("--seed", type=int, default=0)
 
-    s = sub.add_parser("analyze", help="analyses of a run: for a classifier or JEM, energies, "
+    s = verb("analyze", help="analyses of a run: for a classifier or JEM, energies, "
                        "generate, reverse, top, guided, calibration, ood; for a GAN, perturb, "
                        "interpolate (or all)")
     s.add_argument("run", type=Path)
@@ -125,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", default="last", help="last, best or a path")
     s.add_argument("--seed", type=int, default=0)
 
-    s = sub.add_parser("compare", help="toy2d: every family on 2-D toy data; ebm-init: EBM "
+    s = verb("compare", help="toy2d: every family on 2-D toy data; ebm-init: EBM "
                        "chains from noise vs a replay buffer, with and without a noise "
                        "schedule; jem: classifier vs JEM vs JEM++ on the same budget; gan: "
                        "GAN objectives by the judge and stability")
@@ -150,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
                    "are kept, interrupted ones continue from their last checkpoint; a run "
                    "saved with other settings is refused)")
 
-    s = sub.add_parser("cluster", help="pseudo-labels from a VQ-VAE's codes or SimSiam's "
+    s = verb("cluster", help="pseudo-labels from a VQ-VAE's codes or SimSiam's "
                        "features: KMeans over K (silhouette), accuracy vs raw pixels, t-SNE, "
                        "classifier on true vs pseudo labels")
     s.add_argument("run", type=Path)
@@ -171,7 +177,7 @@ def _parser() -> argparse.ArgumentParser:
                    "spectral")
     s.add_argument("--seed", type=int, default=0)
 
-    s = sub.add_parser("report", help="write an HTML report of one or more runs")
+    s = verb("report", help="write an HTML report of one or more runs")
     s.add_argument("runs", type=Path, nargs="+")
     s.add_argument("--out", type=Path, help="HTML path (default RUN/report.html, or "
                    "./report.html for several runs)")
