@@ -94,6 +94,31 @@ def perf_rows() -> list[str]:
                 ("peak_rss_mib", "peak resident memory of the run, MiB", "ratio_peak_rss")):
             out.append(f"| {label} | {m['float32'][key]:.1f} | {m['uint8'][key]:.1f} | "
                        f"{m[ratio]:.3f} |")
+    return out + ["", *gpu_rows()]
+
+
+def gpu_rows() -> list[str]:
+    """``perf-gpu.json`` (``sgld_throughput.py --only gpu`` on a CUDA machine), if measured."""
+    path = ROOT / "benchmarks" / "results" / "perf-gpu.json"
+    if not path.is_file():
+        return ["GPU: not measured yet (no GPU was available; `benchmarks/gpu_check.sh` on a "
+                "CUDA machine measures it)."]
+    result = json.loads(path.read_text())
+    d = result["data"]["gpu"]
+    out = [f"GPU: {d['name']}, torch {result['machine'].get('torch', '?')}, "
+           f"{result['date'][:10]}.", ""]
+    names = ["reference", "genzoo", "genzoo_bf16", "genzoo_compile"]
+    out += ["| GPU SGLD image-steps/s (x reference) | " + " | ".join(names) + " |",
+            "|---" * (len(names) + 1) + "|"]
+    for model, m in d["sgld"].items():
+        out.append(f"| {model}, batch {m['batch']}, {m['steps_per_run']} steps | "
+                   + " | ".join(f"{m['image_steps_per_s'][n]:.0f} "
+                                f"({m['ratio_over_reference'][n]:.2f}x)" for n in names) + " |")
+    epochs = d["jem_cifar10_epoch_seconds"]
+    out += ["", "| jem-cifar10, seconds per epoch (50000 images) | " + " | ".join(epochs) + " |",
+            "|---" * (len(epochs) + 1) + "|",
+            "| WRN-16-4, K = 20, batch 64 | " + " | ".join(f"{v:.0f}" for v in epochs.values())
+            + " |"]
     return out
 
 

@@ -30,6 +30,11 @@ Parts (``--only``, comma-separated; results merge into ``benchmarks/results/perf
   and as uint8 (``model.buffer_uint8``), each in its own process: the resident memory the
   filled buffer adds, the buffer tensors' bytes, and the process's peak resident memory over
   building, filling and two training steps.
+- ``gpu`` (alone, on a CUDA machine; written to ``results/perf-gpu.json``): sampler
+  image-steps per second of the reference loop and genzoo (float32, bf16 autocast, compiled),
+  20 steps per chain with synchronised timing, and ``jem-cifar10``'s seconds per epoch at
+  CIFAR-10 scale (the real training loop on 50000 synthetic images, float32 and with
+  ``train.amp`` and bf16 chains). ``benchmarks/gpu_check.sh`` runs it with the CUDA tests.
 - ``ddp``: data-parallel scaling on this CPU: ``jem-mnist`` training examples per second with
   one process of one and of two threads, and with two ``torchrun`` ranks (gloo) of one thread
   each, every rank with its own batch of 64 and its own replay buffer (steps 20-60, from the
@@ -44,6 +49,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -52,6 +58,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
@@ -66,6 +73,7 @@ from genzoo.samplers.replay import uniform_init
 from common import check, run_parts
 
 BATCH, REPEATS, REPEATS_PAIR, PROCESSES = 64, 5, 7, 3
+CPU = torch.device("cpu")
 JEM_SAMPLER = ["model.sampler.step_size=1.0", "model.sampler.noise_scale=0.01",
                "model.sampler.clip_grad=null"]
 MODELS = {  # name: (preset, dataset info, SGLD steps per timed run)
@@ -136,14 +144,19 @@ def rates(seconds: dict[str, list[float]], steps: int) -> tuple[dict, dict]:
     return rate, {name: rate[name] / rate["reference"] for name in rate}
 
 
-def reference_and_genzoo(model: str) -> dict:
-    """The checked pair's chains as callables: the plain loop and ``BufferedLangevin``."""
-    _, _, steps = MODELS[model]
+def reference_and_genzoo(model: str, device: torch.device = CPU, steps: int | None = None
+                         ) -> tuple[dict, object, torch.Tensor]:
+    """The checked pair's chains of ``steps`` steps (default: the model's) on ``device`` as
+    callables (``{"reference": fn, "genzoo": fn}``: the plain loop and
+    ``BufferedLangevin.langevin``), the JEM, and the chains' starting points."""
+    steps = MODELS[model][2] if steps is None else steps
     method, cfg = build(model)
+    method.to(device)
     plain = cfg.model.net.build(method.info.shape, method.num_classes)  # as a user builds it
     plain.load_state_dict(method.net.state_dict())
+    plain.to(device)
     s = cfg.model.sampler
-    x0 = chain_starts(method)
+    x0 = chain_starts(method).to(device)
     return {"reference": lambda: reference_loop(plain, x0, steps, s.step_size, s.noise_scale,
                                                 method.box),
             "genzoo": lambda: method.langevin(x0, steps)}, method, x0
@@ -348,13 +361,19 @@ def ddp_run(processes: int, threads: int, runs: Path) -> float:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     subprocess.run([*launcher, "-m", "genzoo", "train", "jem-mnist", *overrides, "--runs-dir",
                     str(runs / name), "--quiet"], env=env, check=True, capture_output=True)
+    batch = resolve_config("jem-mnist", []).train.batch_size
+    return processes * batch / seconds_per_step(runs / name / "jem-mnist", DDP_FROM, DDP_STEPS)
+
+
+def seconds_per_step(run: Path, first: int, last: int) -> float:
+    """Mean seconds per training step from step ``first`` to ``last``, from the training-time
+    stamps of ``run``'s ``metrics.jsonl`` (start-up and the first steps left out)."""
     times = {}
-    for line in (runs / name / "jem-mnist" / "metrics.jsonl").read_text().splitlines():
+    for line in (run / "metrics.jsonl").read_text().splitlines():
         row = json.loads(line)
         if row.get("split") == "train":
             times[row["step"]] = row["time"]
-    batch = resolve_config("jem-mnist", []).train.batch_size
-    return processes * batch * (DDP_STEPS - DDP_FROM) / (times[DDP_STEPS] - times[DDP_FROM])
+    return (times[last] - times[first]) / (last - first)
 
 
 def part_ddp(runs: Path) -> tuple[list[dict], dict]:
@@ -372,13 +391,95 @@ def part_ddp(runs: Path) -> tuple[list[dict], dict]:
     return [], data
 
 
+GPU_STEPS = 20  # SGLD steps per timed chain on a GPU
+EPOCH_STEPS, EPOCH_FROM, EPOCH_IMAGES = 80, 20, 50000
+
+
+def synced(fn, device: torch.device):
+    """``fn`` followed by a wait for the device's queued work (timings of CUDA code)."""
+    def run():
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return run
+
+
+def device_throughput(model: str, device: torch.device, steps: int) -> dict:
+    """Image-steps per second on ``device`` of the reference loop and of genzoo's sampler in
+    float32, bf16 autocast and compiled, alternated after one untimed chain each."""
+    runs, method, x0 = reference_and_genzoo(model, device, steps)
+    for name, extra in (("genzoo_bf16", ["model.sampler.precision=bf16"]),
+                        ("genzoo_compile", ["model.sampler.compile=true"])):
+        other, _ = build(model, extra)
+        other.load_state_dict(method.state_dict())
+        other.to(device)
+        runs[name] = lambda m=other: m.langevin(x0, steps)
+    seconds = alternated({name: synced(fn, device) for name, fn in runs.items()})
+    rate, ratio = rates(seconds, steps)
+    print(model, device, {k: round(v, 2) for k, v in ratio.items()}, flush=True)
+    return {"steps_per_run": steps, "batch": BATCH, "image_steps_per_s": rate,
+            "ratio_over_reference": ratio, "seconds": seconds}
+
+
+def epoch_seconds(device: str, extra: list[str], runs: Path, steps: int = EPOCH_STEPS,
+                  first: int = EPOCH_FROM) -> float:
+    """Seconds per epoch of ``jem-cifar10`` (WRN-16-4, K = 20, batch 64) on ``device`` at
+    CIFAR-10 scale: the real training loop on EPOCH_IMAGES synthetic uint8 3x32x32 images
+    with labels (the ``arrays`` dataset), timed from step ``first`` to ``steps`` and scaled to
+    the ceil(EPOCH_IMAGES / 64) steps of an epoch."""
+    data = runs / "cifar-sized.npz"
+    if not data.is_file():
+        rng = np.random.default_rng(0)
+        np.savez(data, x=rng.integers(0, 256, (EPOCH_IMAGES, 3, 32, 32), dtype=np.uint8),
+                 y=rng.integers(0, 10, EPOCH_IMAGES))
+    name = "amp" if extra else "float32"
+    overrides = ["data.name=arrays", f"data.options.path={data}", "data.train_split=all",
+                 "data.val_split=null", f"train.device={device}", f"train.steps={steps}",
+                 f"train.log_every={min(10, first)}", "train.eval_every=100000",
+                 "train.ckpt_every=100000", "train.num_samples=4",
+                 "model.sampler.sample_steps=1", *extra]
+    subprocess.run([sys.executable, "-m", "genzoo", "--quiet", "train", "jem-cifar10",
+                    *overrides, "--runs-dir", str(runs / name)], check=True,
+                   capture_output=True)
+    batch = resolve_config("jem-cifar10", []).train.batch_size
+    return seconds_per_step(runs / name / "jem-cifar10", first, steps) * \
+        math.ceil(EPOCH_IMAGES / batch)
+
+
+def part_gpu(runs: Path) -> tuple[list[dict], dict]:
+    """On a CUDA GPU: sampler throughput (float32, bf16, compiled) and ``jem-cifar10`` seconds
+    per epoch at CIFAR-10 scale, float32 and with ``train.amp`` and a bf16 sampler."""
+    if not torch.cuda.is_available():
+        raise SystemExit("part gpu needs a CUDA device (torch.cuda.is_available() is False)")
+    return device_parts(torch.device("cuda"), GPU_STEPS, EPOCH_STEPS, EPOCH_FROM)
+
+
+def device_parts(device: torch.device, sgld_steps: int, epoch_steps: int,
+                 epoch_from: int) -> tuple[list[dict], dict]:
+    """:func:`part_gpu`'s measurements on ``device`` (shorter ones run on a CPU as a check of
+    the script itself)."""
+    data: dict = {"device": str(device), "name": torch.cuda.get_device_name(device)
+                  if device.type == "cuda" else "cpu"}
+    data["sgld"] = {m: device_throughput(m, device, sgld_steps) for m in MODELS}
+    with tempfile.TemporaryDirectory() as tmp:
+        data["jem_cifar10_epoch_seconds"] = {
+            label: epoch_seconds(device.type, extra, Path(tmp), epoch_steps, epoch_from)
+            for label, extra in (("float32", []),
+                                 ("amp_bf16", ["train.amp=true",
+                                               "model.sampler.precision=bf16"]))}
+    print(data["jem_cifar10_epoch_seconds"], flush=True)
+    return [], data
+
+
 PARTS = {"sgld": part_sgld, "jem-step": part_jem_step, "memory": part_memory,
          "ddp": part_ddp}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default=",".join(PARTS))
+    parser.add_argument("--only", default=",".join(PARTS),
+                        help=f"comma-separated parts of {', '.join(PARTS)}; or gpu alone "
+                        "(written to results/perf-gpu.json)")
     parser.add_argument("--memory-probe", type=int, choices=(0, 1), help=argparse.SUPPRESS)
     parser.add_argument("--solo", nargs=2, metavar=("MODEL", "RUN"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -388,7 +489,10 @@ def main() -> None:
     if args.memory_probe is not None:
         print(json.dumps(memory_probe(bool(args.memory_probe))))
         return
-    run_parts("perf", PARTS, args.only, Path("."))
+    if args.only == "gpu":  # its own file: the machine differs from the CPU parts'
+        run_parts("perf-gpu", {"gpu": part_gpu}, "gpu", Path("."))
+    else:
+        run_parts("perf", PARTS, args.only, Path("."))
 
 
 if __name__ == "__main__":

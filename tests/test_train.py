@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -195,6 +196,30 @@ def test_fp16_amp_needs_cuda_and_touches_no_run(tmp_path):
             train("clf-digits", ["train.steps=5", "train.device=cuda"], runs_dir=tmp_path,
                   quiet=True)
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+CUDA_JEM = ["data.name=digits", "model.net.width=4", "model.buffer_size=64",
+            "model.negatives=8", "model.sampler.steps=2", "train.steps=6",
+            "train.batch_size=16", "train.num_samples=4", "model.sampler.sample_steps=2",
+            "data.val_limit=32", "train.device=cuda"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("amp", [[], ["train.amp=true", "model.sampler.precision=bf16"],
+                                 ["train.amp=true", "train.amp_dtype=fp16"]])
+def test_jem_trains_on_cuda_and_its_run_loads_on_the_cpu(tmp_path, amp):
+    """A JEM run on the GPU (float32, bf16 autocast with bf16 chains, fp16 with its grad
+    scaler): finite losses, and a run directory that the CPU reads back (weights and the
+    replay buffer the chains filled) and samples from."""
+    run = train("jem-mnist", [*CUDA_JEM, *amp], runs_dir=tmp_path, quiet=True)
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in rows if r.get("split") == "train"]
+    assert losses and all(math.isfinite(v) for v in losses)
+    method = load(run, device="cpu")
+    assert all(p.device.type == "cpu" for p in method.parameters())
+    assert len(method.buffer) > 0 and method.buffer.x.device.type == "cpu"  # chains kept
+    samples = method.sample(4)
+    assert samples.shape == (4, *method.info.shape) and torch.isfinite(samples).all()
 
 
 def test_channels_last_trains_the_same_weights(tmp_path):

@@ -49,26 +49,43 @@ def plain_copy(jem):
     return net
 
 
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device"))]
+
+
+@pytest.fixture
+def float32_convolutions():
+    """cuDNN without TF32 (on by default for convolutions on recent GPUs), so that a CUDA chain
+    can be compared with the reference to float32 tolerance; restored after."""
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32 = before
+
+
 @pytest.mark.parametrize("preset, net", [("jem-mnist", ["model.net.width=4"]),
                                          ("jem-cifar10", ["model.net.depth=10",
                                                           "model.net.widen=1"])])
 @pytest.mark.parametrize("channels_last", [True, False])
-def test_chains_match_the_reference_loop_for_the_same_seed(preset, net, channels_last):
+@pytest.mark.parametrize("device", DEVICES)
+def test_chains_match_the_reference_loop_for_the_same_seed(preset, net, channels_last, device,
+                                                           float32_convolutions):
     # an untrained net's energy gradients are ~1e-5: a large step makes them count
     jem, data = preset_method(preset, [*DIGITS, *net, "model.sampler.step_size=2000",
                                        f"model.sampler.channels_last={channels_last}"],
                               limit=64)
     weights = next(p for p in jem.net.parameters() if p.dim() == 4 and p.shape[1] > 1)
     assert weights.is_contiguous(memory_format=torch.channels_last) == channels_last
-    x0 = jem.prepare(data.x[:16]).x
-    plain = plain_copy(jem)  # built before seeding: its initialization draws numbers too
+    x0 = jem.prepare(data.x[:16]).x.to(device)
+    plain = plain_copy(jem).to(device)  # built before seeding: its initialization draws too
+    jem.to(device)
     torch.manual_seed(3)
     ours = jem.langevin(x0, 12)
     torch.manual_seed(3)
     theirs = reference_loop(plain, x0, 12, 2000.0, 0.01, jem.box)
     torch.manual_seed(3)
     noise_only = reference_loop(plain, x0, 12, 0.0, 0.01, jem.box)
-    assert ours.is_contiguous()
+    assert ours.is_contiguous() and ours.device.type == device
     assert (ours - noise_only).abs().mean() > 0.01  # the energy moved the chains
     torch.testing.assert_close(ours, theirs, atol=2e-5, rtol=0)
 
