@@ -98,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
                    "K of samples, e.g. 1,10,200 (SPLIT/log_px_kK in eval.json)")
 
     s = verb("inpaint", help="corrupt test images and restore them under a run's "
-                       "model (EBMs, likelihood models); writes RUN/inpaint/")
+             "model (EBMs, likelihood models); writes RUN/inpaint/")
     s.add_argument("run", type=Path)
     s.add_argument("--corruption", default="even-rows", choices=list(CORRUPTIONS),
                    help="even-rows: Gaussian noise on the even rows; *-half: that half hidden")
@@ -115,8 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
 
     s = verb("analyze", help="analyses of a run: for a classifier or JEM, energies, "
-                       "generate, reverse, top, guided, calibration, ood; for a GAN, perturb, "
-                       "interpolate (or all)")
+             "generate, reverse, top, guided, calibration, ood; for a GAN, perturb, "
+             "interpolate (or all)")
     s.add_argument("run", type=Path)
     s.add_argument("what", nargs="+", help="analyses to run (genzoo analyze --help)")
     s.add_argument("--n", type=int, default=100, help="images per analysis (GAN: base latents)")
@@ -132,9 +132,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
 
     s = verb("compare", help="toy2d: every family on 2-D toy data; ebm-init: EBM "
-                       "chains from noise vs a replay buffer, with and without a noise "
-                       "schedule; jem: classifier vs JEM vs JEM++ on the same budget; gan: "
-                       "GAN objectives by the judge and stability")
+             "chains from noise vs a replay buffer, with and without a noise "
+             "schedule; jem: classifier vs JEM vs JEM++ on the same budget; gan: "
+             "GAN objectives by the judge and stability")
     s.add_argument("lab", choices=["toy2d", "ebm-init", "jem", "gan"],
                    help="the comparison to run")
     s.add_argument("overrides", nargs="*", help="key=value applied to every trained preset")
@@ -157,8 +157,8 @@ def _parser() -> argparse.ArgumentParser:
                    "saved with other settings is refused)")
 
     s = verb("cluster", help="pseudo-labels from a VQ-VAE's codes or SimSiam's "
-                       "features: KMeans over K (silhouette), accuracy vs raw pixels, t-SNE, "
-                       "classifier on true vs pseudo labels")
+             "features: KMeans over K (silhouette), accuracy vs raw pixels, t-SNE, "
+             "classifier on true vs pseudo labels")
     s.add_argument("run", type=Path)
     s.add_argument("--ks", default="5-15", help="the K of the sweep: a range 5-15 or a list "
                    "6,8,10")
