@@ -68,6 +68,7 @@ from genzoo.data.base import DatasetInfo
 from genzoo.models.base import Batch
 from genzoo.runs import build_method
 from genzoo.samplers.heap import kept_heap
+from genzoo.samplers.langevin import frozen
 from genzoo.samplers.replay import uniform_init
 
 from common import check, run_parts
@@ -162,6 +163,25 @@ def reference_and_genzoo(model: str, device: torch.device = CPU, steps: int | No
             "genzoo": lambda: method.langevin(x0, steps)}, method, x0
 
 
+VARIANTS = {"genzoo_contiguous": "model.sampler.channels_last=false",
+            "genzoo_heap_off": "model.sampler.keep_heap=false",
+            "genzoo_bf16": "model.sampler.precision=bf16",
+            "genzoo_compile": "model.sampler.compile=true"}
+
+
+def variant_chains(model: str, method, x0: torch.Tensor, steps: int,
+                   names: list[str]) -> dict:
+    """Chains of ``steps`` steps from ``x0`` of copies of ``method`` (same weights, same device)
+    with one sampler option each (``VARIANTS``), as callables by name."""
+    chains = {}
+    for name in names:
+        other, _ = build(model, [VARIANTS[name]])
+        other.load_state_dict(method.state_dict())
+        other.to(x0.device)
+        chains[name] = lambda m=other: m.langevin(x0, steps)
+    return chains
+
+
 def throughput(model: str) -> dict:
     """Image-steps per second of the reference loop and of genzoo's sampler: the checked pair
     alone, then every variant, then each of the pair in its own fresh processes."""
@@ -170,15 +190,9 @@ def throughput(model: str) -> dict:
     rate, ratio = rates(alternated(pair, REPEATS_PAIR), steps)
     out = {"steps_per_run": steps, "batch": BATCH, "repeats": REPEATS,
            "pair": {"repeats": REPEATS_PAIR, "image_steps_per_s": rate, "ratio": ratio["genzoo"]}}
-    runs = dict(pair)
-    runs["reference_kept_heap"] = lambda: kept_loop(pair["reference"])
-    for name, extra in (("genzoo_contiguous", ["model.sampler.channels_last=false"]),
-                        ("genzoo_heap_off", ["model.sampler.keep_heap=false"]),
-                        ("genzoo_bf16", ["model.sampler.precision=bf16"]),
-                        ("genzoo_compile", ["model.sampler.compile=true"])):
-        other, _ = build(model, extra)
-        other.load_state_dict(method.state_dict())
-        runs[name] = lambda m=other: m.langevin(x0, steps)
+    runs = {**pair, "reference_kept_heap": lambda: kept_loop(pair["reference"]),
+            **variant_chains(model, method, x0, steps, ["genzoo_contiguous", "genzoo_heap_off",
+                                                        "genzoo_bf16", "genzoo_compile"])}
     seconds = alternated(runs)
     out["image_steps_per_s"], out["ratio_over_reference"] = rates(seconds, steps)
     out["seconds"] = seconds
@@ -198,16 +212,9 @@ def step_flops(method, x0: torch.Tensor) -> float:
     """Floating-point operations of one chain step on ``x0`` (forward, and the backward pass
     to the input only), as ``torch.utils.flop_counter`` counts them (convolutions and
     matrix products; elementwise work is not counted)."""
-    net = method.net.eval()
     x = x0.clone().requires_grad_(True)
-    flags = [p.requires_grad for p in net.parameters()]
-    net.requires_grad_(False)
-    try:
-        with FlopCounterMode(display=False) as counter:
-            net(x).logsumexp(1).sum().backward()
-    finally:
-        for p, flag in zip(net.parameters(), flags, strict=True):
-            p.requires_grad_(flag)
+    with frozen(method.net.eval()) as net, FlopCounterMode(display=False) as counter:
+        net(x).logsumexp(1).sum().backward()
     return float(counter.get_total_flops())
 
 
@@ -408,12 +415,7 @@ def device_throughput(model: str, device: torch.device, steps: int) -> dict:
     """Image-steps per second on ``device`` of the reference loop and of genzoo's sampler in
     float32, bf16 autocast and compiled, alternated after one untimed chain each."""
     runs, method, x0 = reference_and_genzoo(model, device, steps)
-    for name, extra in (("genzoo_bf16", ["model.sampler.precision=bf16"]),
-                        ("genzoo_compile", ["model.sampler.compile=true"])):
-        other, _ = build(model, extra)
-        other.load_state_dict(method.state_dict())
-        other.to(device)
-        runs[name] = lambda m=other: m.langevin(x0, steps)
+    runs.update(variant_chains(model, method, x0, steps, ["genzoo_bf16", "genzoo_compile"]))
     seconds = alternated({name: synced(fn, device) for name, fn in runs.items()})
     rate, ratio = rates(seconds, steps)
     print(model, device, {k: round(v, 2) for k, v in ratio.items()}, flush=True)
