@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from genzoo.analyze.judges import JUDGE_PRESETS, judge_dir
 from genzoo.data import load_dataset
 from genzoo.data.transforms import to_float
-from genzoo.judges import JUDGE_PRESETS, judge_dir
 from genzoo.metrics.classification import evaluate_accuracy
 from genzoo.metrics.judge import Judge, judge_fid
 from genzoo.nets.resnet import WRNConfig

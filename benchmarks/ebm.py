@@ -28,11 +28,11 @@ from pathlib import Path
 
 import torch
 
-from genzoo.ebm_study import compare_ebm_init
-from genzoo.evaluate import evaluate_run, judge_samples
-from genzoo.inpainting import inpaint_run
+from genzoo.analyze.evaluate import evaluate_run, judge_samples
+from genzoo.analyze.inpaint import inpaint_run
+from genzoo.io import read_metrics
+from genzoo.labs.ebm_init import compare_ebm_init
 from genzoo.runs import load, load_data, read_run_config
-from genzoo.viz.curves import read_metrics
 
 from common import check, run_parts
 from common import train_timed as common_train_timed

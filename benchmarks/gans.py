@@ -22,7 +22,7 @@ import json
 import math
 from pathlib import Path
 
-from genzoo.studies import last_train_record
+from genzoo.labs.variants import last_train_record
 
 from common import check, run_parts, train_timed
 
@@ -30,8 +30,8 @@ PARTS = ("cgan", "hoda")
 
 
 def part_cgan(runs: Path) -> tuple[list[dict], dict]:
-    from genzoo.evaluate import evaluate_run
-    from genzoo.gan_analysis import ANALYSES, analyze_gan_run
+    from genzoo.analyze.evaluate import evaluate_run
+    from genzoo.analyze.gan import ANALYSES, analyze_gan_run
 
     run, wall, cpu = train_timed("cgan-mnist", runs)
     numbers = evaluate_run(run, num_samples=1000)
@@ -42,7 +42,7 @@ def part_cgan(runs: Path) -> tuple[list[dict], dict]:
 
 
 def part_hoda(runs: Path) -> tuple[list[dict], dict]:
-    from genzoo.gan_study import compare_gans
+    from genzoo.labs.gan import compare_gans
 
     out = runs / "gan-vs-wgan-hoda"
     compare_gans(out, presets=("gan-hoda", "wgan-hoda"), quiet=True)

@@ -22,8 +22,8 @@ import argparse
 import json
 from pathlib import Path
 
-from genzoo.jem_study import compare_jem
-from genzoo.studies import last_train_record
+from genzoo.labs.jem import compare_jem
+from genzoo.labs.variants import last_train_record
 
 from common import check, run_parts
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from genzoo.checkpoint import seed_everything
 from genzoo.config import resolve_config
 from genzoo.runs import build_method, load_data
 from genzoo.train import BatchStream, fit
+from genzoo.train.checkpoint import seed_everything
 
 from common import write_result
 

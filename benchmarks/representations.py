@@ -44,8 +44,8 @@ PSEUDO_K = 10  # K of the pseudo-labels: the number of classes (the silhouette's
 
 
 def _cluster_part(preset: str, runs: Path) -> tuple[list[dict], dict]:
-    from genzoo.cluster import cluster_run
-    from genzoo.evaluate import evaluate_run
+    from genzoo.analyze.cluster import cluster_run
+    from genzoo.analyze.evaluate import evaluate_run
 
     run, wall, cpu = train_timed(preset, runs)
     numbers = evaluate_run(run, judge=False)
@@ -84,7 +84,7 @@ def raw_pixel_knn(preset: str) -> float:
 
 
 def part_simsiam(runs: Path) -> tuple[list[dict], dict]:
-    from genzoo.evaluate import evaluate_run
+    from genzoo.analyze.evaluate import evaluate_run
 
     run, wall, cpu = train_timed("simsiam-fashion", runs)
     numbers = evaluate_run(run, checkpoint="best", judge=False, figures=False)
@@ -98,8 +98,8 @@ def part_simsiam(runs: Path) -> tuple[list[dict], dict]:
 
 
 def part_ablations(runs: Path) -> tuple[list[dict], dict]:
+    from genzoo.io import read_metrics
     from genzoo.runs import train
-    from genzoo.viz.curves import read_metrics
 
     variants = {"full": [], "no-stop-gradient": ["model.stop_gradient=false"],
                 "identity-predictor": ["model.predictor=identity"]}

@@ -4,7 +4,7 @@ Parts (``--only``, comma-separated; results merge into ``benchmarks/results/perf
 
 - ``sgld``: image-steps per second (chains x steps / s) of genzoo's sampler
   (``BufferedLangevin.langevin``: weights frozen, eval mode, channels-last, in-place update and
-  noise, the C heap kept mapped during the chain (``genzoo.samplers.heap``), float32) against a
+  noise, the C heap kept mapped during the chain (``genzoo.runtime``), float32) against a
   plain reference loop written here (a leaf tensor with ``requires_grad``, ``autograd.grad`` of
   the summed logsumexp, update, noise, clamp; the network as a user builds it), on WRN-16-4
   (3x32x32, batch 64; ``jem-cifar10``'s net) and on ``jem-mnist``'s CNN (1x28x28, batch 64).
@@ -67,7 +67,7 @@ from genzoo.config import resolve_config
 from genzoo.data.base import DatasetInfo
 from genzoo.models.base import Batch
 from genzoo.runs import build_method
-from genzoo.samplers.heap import kept_heap
+from genzoo.runtime import kept_heap
 from genzoo.samplers.langevin import frozen
 from genzoo.samplers.replay import uniform_init
 
@@ -104,7 +104,7 @@ def reference_loop(net: torch.nn.Module, x0: torch.Tensor, steps: int, step_size
 
 
 def kept_loop(chain) -> torch.Tensor:
-    """``chain()`` inside :func:`genzoo.samplers.heap.kept_heap`."""
+    """``chain()`` inside :func:`genzoo.runtime.kept_heap`."""
     with kept_heap():
         return chain()
 

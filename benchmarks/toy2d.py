@@ -16,7 +16,7 @@ import json
 import time
 from pathlib import Path
 
-from genzoo.compare import SEED_DATASETS, compare_toy2d
+from genzoo.labs.toy2d import SEED_DATASETS, compare_toy2d
 
 from common import write_result
 

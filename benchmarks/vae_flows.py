@@ -25,8 +25,8 @@ import argparse
 from functools import partial
 from pathlib import Path
 
-from genzoo.evaluate import evaluate_run
-from genzoo.inpainting import inpaint_run
+from genzoo.analyze.evaluate import evaluate_run
+from genzoo.analyze.inpaint import inpaint_run
 
 from common import check, run_parts, train_timed
 

@@ -79,7 +79,8 @@ def fake_cifar10_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     import dataclasses
 
     from genzoo.data import cifar
-    from genzoo.data.synthetic import write_fake_cifar10
+
+    from fakes import write_fake_cifar10
 
     fake = write_fake_cifar10(tmp_path / "data", n_train=24, n_test=8)
     spec = cifar.FILES[cifar.ARCHIVE]

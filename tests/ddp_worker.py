@@ -16,11 +16,10 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from genzoo import distributed
-from genzoo.checkpoint import seed_everything
 from genzoo.config import resolve_config
 from genzoo.runs import build_method, load_data, train
-from genzoo.train import fit
+from genzoo.train import distributed, fit
+from genzoo.train.checkpoint import seed_everything
 
 JEM = ["data.name=digits", "model.net.width=4", "model.buffer_size=64", "model.negatives=8",
        "model.sampler.steps=2", "train.steps=6", "train.batch_size=16", "train.eval_every=6",

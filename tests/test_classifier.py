@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genzoo.checkpoint import seed_everything
 from genzoo.config import build_run_config, from_dict, resolve_config
 from genzoo.data.augment import random_crop, random_flip
 from genzoo.errors import ConfigError
@@ -13,6 +12,7 @@ from genzoo.metrics.classification import confusion_matrix, evaluate_accuracy
 from genzoo.nets.conv import SmallCNNConfig
 from genzoo.nets.resnet import WideBlock, WRNConfig
 from genzoo.runs import build_method, load, load_data, train
+from genzoo.train.checkpoint import seed_everything
 
 
 def n_params(module: torch.nn.Module) -> int:
@@ -234,7 +234,8 @@ def test_cifar10_preset_runs_end_to_end_on_a_synthetic_file(tmp_path, monkeypatc
 
     from genzoo.cli import main
     from genzoo.data import cifar
-    from genzoo.data.synthetic import write_fake_cifar10
+
+    from fakes import write_fake_cifar10
 
     fake = write_fake_cifar10(tmp_path / "data", n_train=40, n_test=16)
     spec = cifar.FILES[cifar.ARCHIVE]

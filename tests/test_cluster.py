@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from genzoo.analyze.cluster import kmeans_sweep, parse_ks
 from genzoo.cli import main
-from genzoo.cluster import kmeans_sweep, parse_ks
 from genzoo.errors import UserError
 from genzoo.metrics.clustering import (
     cluster_to_class,

@@ -10,8 +10,8 @@ import torch
 from test_contract import raw_config
 
 from genzoo.cli import main
-from genzoo.compare import DENSITY_RESOLUTION, log_density_fn
 from genzoo.config import build_run_config
+from genzoo.labs.toy2d import DENSITY_RESOLUTION, log_density_fn
 from genzoo.runs import build_method, load_data
 
 TINY = ["train.steps=3", "train.eval_every=3", "train.num_samples=16"]
@@ -81,7 +81,7 @@ def test_log_density_views():
 
 
 def test_compare_draws_density_views(tmp_path, monkeypatch):
-    from genzoo import compare
+    from genzoo.labs import toy2d as compare
 
     grids = {}
     original = compare._density_grid

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
+from genzoo.analyze.gan import ALPHAS, interpolations, perturbations
 from genzoo.cli import main
 from genzoo.config import build_run_config
 from genzoo.data.base import DatasetInfo
 from genzoo.errors import UserError
-from genzoo.gan_analysis import ALPHAS, interpolations, perturbations
 from genzoo.models.gan import GAN, GANConfig
 from genzoo.nets.mlp import MLPConfig
 from genzoo.runs import train
@@ -93,7 +93,7 @@ def test_analyze_refuses_unknown_analyses_and_other_methods(tmp_path, capsys):
     assert "unknown GAN analysis 'energies'" in capsys.readouterr().err
     assert main(["analyze", str(run), "perturb", "--eps", "0", "--no-judge"]) == 2
     assert "--eps must be positive" in capsys.readouterr().err
-    from genzoo.gan_analysis import analyze_gan_run
+    from genzoo.analyze.gan import analyze_gan_run
 
     clf = train(build_run_config({"method": "classifier", "name": "clf",
                                   "model": {"net": {"name": "cnn", "width": 4, "stages": 1}},

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from genzoo.analyze.inpaint import mse
 from genzoo.cli import CORRUPTIONS as CLI_CORRUPTIONS
 from genzoo.cli import main
 from genzoo.data.corruptions import (
@@ -17,7 +18,7 @@ from genzoo.data.corruptions import (
     neighbour_interpolation,
     rows_mask,
 )
-from genzoo.inpainting import inpaint, mse
+from genzoo.samplers.inpaint import inpaint
 
 
 def test_rows_mask_hides_the_even_rows():

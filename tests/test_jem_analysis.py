@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from genzoo.analyze.jem import ANALYSES, chain, energy
 from genzoo.cli import main
 from genzoo.config import resolve_config
-from genzoo.jem_analysis import ANALYSES, chain, energy
-from genzoo.jem_study import JEMPP, variant_config
+from genzoo.labs.jem import JEMPP, variant_config
 from genzoo.metrics.calibration import expected_calibration_error, reliability
 from genzoo.metrics.ood import auroc
 from genzoo.runs import load

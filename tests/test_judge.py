@@ -11,11 +11,11 @@ import scipy.linalg
 import torch
 import yaml
 
+from genzoo.analyze.evaluate import evaluate_run
+from genzoo.analyze.judges import judge_dir, load_judge
 from genzoo.data import load_dataset
 from genzoo.data.transforms import to_float
 from genzoo.errors import UserError
-from genzoo.evaluate import evaluate_run
-from genzoo.judges import judge_dir, load_judge
 from genzoo.metrics.judge import (
     Judge,
     class_entropy,

@@ -15,8 +15,8 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "evaluate", "load", "sample", "train"]
 
 if TYPE_CHECKING:
-    from genzoo.evaluate import evaluate_run as evaluate
-    from genzoo.evaluate import sample_run as sample
+    from genzoo.analyze.evaluate import evaluate_run as evaluate
+    from genzoo.analyze.evaluate import sample_run as sample
     from genzoo.runs import load, train
 
 
@@ -26,7 +26,7 @@ def __getattr__(name: str) -> Any:  # lazy, so `import genzoo` stays cheap
 
         return getattr(runs, name)
     if name in ("sample", "evaluate"):
-        from genzoo import evaluate as ev
+        from genzoo.analyze import evaluate as ev
 
         return {"sample": ev.sample_run, "evaluate": ev.evaluate_run}[name]
     raise AttributeError(f"module 'genzoo' has no attribute {name!r}")

@@ -221,12 +221,12 @@ def run(argv: list[str]) -> int:
                         resume=args.resume, quiet=args.quiet)
         print(run_dir)
     elif args.verb == "sample":
-        from genzoo.evaluate import sample_run
+        from genzoo.analyze.evaluate import sample_run
 
         print(sample_run(args.run, args.n, y=args.y, overrides=args.overrides,
                          checkpoint=args.checkpoint, seed=args.seed, out=args.out))
     elif args.verb == "eval":
-        from genzoo.evaluate import evaluate_run
+        from genzoo.analyze.evaluate import evaluate_run
 
         numbers = evaluate_run(args.run, split=args.split, checkpoint=args.checkpoint,
                                figures=not args.no_figures, judge=not args.no_judge,
@@ -234,7 +234,7 @@ def run(argv: list[str]) -> int:
                                is_k=args.is_k, quiet=args.quiet)
         print(json.dumps(numbers, indent=2))
     elif args.verb == "inpaint":
-        from genzoo.inpainting import inpaint_run
+        from genzoo.analyze.inpaint import inpaint_run
 
         numbers = inpaint_run(args.run, n=args.n, split=args.split, corruption=args.corruption,
                               noise_std=args.noise, steps=args.steps, step_size=args.step_size,
@@ -245,13 +245,13 @@ def run(argv: list[str]) -> int:
         from genzoo.runs import read_run_config
 
         if read_run_config(args.run).method == "gan":
-            from genzoo.gan_analysis import analyze_gan_run
+            from genzoo.analyze.gan import analyze_gan_run
 
             numbers = analyze_gan_run(args.run, args.what, n=args.n, eps=args.eps,
                                       checkpoint=args.checkpoint, seed=args.seed,
                                       judge=not args.no_judge)
         else:
-            from genzoo.jem_analysis import analyze_run
+            from genzoo.analyze.jem import analyze_run
 
             numbers = analyze_run(args.run, args.what, n=args.n, steps=args.steps,
                                   split=args.split, ood=args.ood, checkpoint=args.checkpoint,
@@ -264,14 +264,14 @@ def run(argv: list[str]) -> int:
         if args.resume and args.lab == "toy2d":
             raise UserError("--resume: only the ebm-init, jem and gan labs resume their runs")
         if args.lab == "ebm-init":
-            from genzoo.ebm_study import compare_ebm_init
+            from genzoo.labs.ebm_init import compare_ebm_init
 
             print(compare_ebm_init(out, preset=args.preset or "ebm-mnist",
                                    overrides=args.overrides, num_samples=args.samples or 1000,
                                    quiet=args.quiet, resume=args.resume))
             return 0
         if args.lab == "gan":
-            from genzoo.gan_study import DEFAULT_PRESETS, compare_gans
+            from genzoo.labs.gan import DEFAULT_PRESETS, compare_gans
 
             presets = args.preset.split(",") if args.preset else DEFAULT_PRESETS
             print(compare_gans(out, presets=presets, overrides=args.overrides,
@@ -279,13 +279,13 @@ def run(argv: list[str]) -> int:
                                resume=args.resume))
             return 0
         if args.lab == "jem":
-            from genzoo.jem_study import compare_jem
+            from genzoo.labs.jem import compare_jem
 
             print(compare_jem(out, preset=args.preset or "jem-mnist", overrides=args.overrides,
                               num_samples=args.samples or 1000, quiet=args.quiet,
                               resume=args.resume))
             return 0
-        from genzoo.compare import Protocol, compare_toy2d
+        from genzoo.labs.toy2d import Protocol, compare_toy2d
 
         print(compare_toy2d(out, models=args.models.split(",") if args.models else None,
                             datasets=args.datasets.split(","), data_file=args.data,
@@ -293,7 +293,7 @@ def run(argv: list[str]) -> int:
                             overrides=args.overrides, workers=args.workers,
                             quiet=args.quiet))
     elif args.verb == "cluster":
-        from genzoo.cluster import cluster_run, parse_ks
+        from genzoo.analyze.cluster import cluster_run, parse_ks
 
         if args.classifier_epochs < 1:
             raise UserError(f"--classifier-epochs: expected at least 1, got "

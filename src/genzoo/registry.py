@@ -1,4 +1,4 @@
-"""Name -> object registries for methods, networks, datasets, samplers and metrics.
+"""Name -> object registries for methods, networks and datasets.
 
 A family registers itself where it is defined::
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
@@ -71,8 +72,13 @@ class Registry(Generic[T]):
 methods: Registry = Registry("method", "genzoo.models")
 nets: Registry = Registry("network", "genzoo.nets")
 datasets: Registry = Registry("dataset", "genzoo.data")
-samplers: Registry = Registry("sampler", "genzoo.samplers")
-metrics: Registry = Registry("metric", "genzoo.metrics")
+
+
+def import_submodules(package_name: str, package_path: list[str]) -> None:
+    """Import ``package_name.<module>`` for every module in the package (private ones too), so
+    that dropping a file into ``models/`` or ``nets/`` is enough to register what it defines."""
+    for info in sorted(pkgutil.iter_modules(package_path), key=lambda m: m.name):
+        importlib.import_module(f"{package_name}.{info.name}")
 
 _plugins_loaded = False
 

@@ -21,15 +21,15 @@ from pathlib import Path
 import torch
 import yaml
 
-from genzoo import distributed
-from genzoo.atomic import atomic_write_text
-from genzoo.checkpoint import load_checkpoint, seed_everything
 from genzoo.config import RunConfig, build_run_config, resolve_config
 from genzoo.data import load_dataset
 from genzoo.data.base import Dataset, DatasetInfo
 from genzoo.errors import CheckpointError, ConfigError, UserError
+from genzoo.io import atomic_write_text
 from genzoo.models.base import Method
 from genzoo.registry import methods
+from genzoo.train import distributed
+from genzoo.train.checkpoint import load_checkpoint, seed_everything
 
 _META_KEYS = ("command",)
 

@@ -13,8 +13,9 @@ import scipy.io
 import torch
 
 from genzoo.data import cifar, load_dataset, svhn
-from genzoo.data.synthetic import CIFAR_CLASSES, write_fake_cifar10, write_fake_svhn
 from genzoo.errors import DataError
+
+from fakes import CIFAR_CLASSES, write_fake_cifar10, write_fake_svhn
 
 
 @pytest.fixture

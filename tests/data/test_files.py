@@ -12,8 +12,9 @@ import pytest
 
 from genzoo.data import files, load_dataset, mnist
 from genzoo.data.files import RemoteFile, fetch, read_gzip
-from genzoo.data.synthetic import write_fake_mnist
 from genzoo.errors import DataError
+
+from fakes import write_fake_mnist
 
 
 @pytest.fixture

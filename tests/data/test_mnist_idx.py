@@ -10,8 +10,9 @@ import torch
 
 from genzoo.data import load_dataset
 from genzoo.data.idx import MAGIC_IMAGES, MAGIC_LABELS, parse_idx
-from genzoo.data.synthetic import idx_bytes, write_fake_mnist
 from genzoo.errors import DataError
+
+from fakes import idx_bytes, write_fake_mnist
 
 IMAGES = "t10k-images-idx3-ubyte.gz"
 LABELS = "t10k-labels-idx1-ubyte.gz"

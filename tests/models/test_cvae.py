@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
+from genzoo.analyze.evaluate import draw_samples, evaluate_run, sample_run
 from genzoo.config import build_run_config
 from genzoo.data.base import DatasetInfo
 from genzoo.errors import ConfigError, UserError
-from genzoo.evaluate import draw_samples, evaluate_run, sample_run
 from genzoo.losses import log_likelihood_bernoulli_logits, log_mean_exp
 from genzoo.models.base import Batch
 from genzoo.models.vae import VAE, VAEConfig

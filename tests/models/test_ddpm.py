@@ -10,12 +10,12 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from genzoo.checkpoint import load_checkpoint
 from genzoo.config import build_run_config, from_dict
 from genzoo.data.base import DatasetInfo
 from genzoo.models.ddpm import DDPM, DDPMConfig
 from genzoo.nets.embeddings import SinusoidalEmbedding
 from genzoo.runs import load, train
+from genzoo.train.checkpoint import load_checkpoint
 
 INFO = DatasetInfo(name="toy", shape=(2,), num_classes=None, value_range=None, kind="vector")
 

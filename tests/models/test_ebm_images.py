@@ -13,9 +13,9 @@ import yaml
 from genzoo.cli import main
 from genzoo.config import resolve_config
 from genzoo.errors import ConfigError, UserError
-from genzoo.models.langevin_sampling import SGLDConfig
 from genzoo.nets.resnet_ebm import ResidualBlock, ResNetEnergyConfig
 from genzoo.runs import build_method, load, load_data, preset_method
+from genzoo.samplers.chain import SGLDConfig
 
 DIGITS = ["data.name=digits", "data.val_limit=32", "model.net.width=4", "model.buffer_size=64"]
 
@@ -171,7 +171,7 @@ def test_ebm_cifar10_preset_runs_on_a_synthetic_file(tmp_path, fake_cifar10_root
 
 
 def test_ebm_init_study_trains_four_variants_and_reports(tmp_path, monkeypatch, capsys):
-    from genzoo.ebm_study import VARIANTS
+    from genzoo.labs.ebm_init import VARIANTS
 
     monkeypatch.setenv("GENZOO_JUDGES", str(tmp_path / "judges"))
     out = tmp_path / "study"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genzoo.checkpoint import seed_everything
 from genzoo.config import resolve_config
 from genzoo.models.score import dsm_loss, exact_sm_loss
 from genzoo.runs import build_method, load_data
+from genzoo.train.checkpoint import seed_everything
 
 
 def toy(preset: str, *overrides: str):

@@ -10,8 +10,8 @@ import pytest
 
 from genzoo.config import resolve_config
 from genzoo.errors import TrainingDiverged
-from genzoo.models.langevin_sampling import GAP_MOMENTUM, ReplayConfig
 from genzoo.runs import preset_method, train
+from genzoo.samplers.chain import GAP_MOMENTUM, ReplayConfig
 
 DIGITS = ["data.name=digits", "data.val_limit=32", "model.net.width=4", "model.buffer_size=64",
           "model.sampler.steps=2", "model.sampler.sample_steps=2"]

@@ -22,8 +22,8 @@ from genzoo.models.gan import (
 )
 from genzoo.nets.conv import ConvEncoderConfig, DeconvConfig
 from genzoo.nets.mlp import MLPConfig
-from genzoo.optim import Optimizers
 from genzoo.runs import train
+from genzoo.train.optim import Optimizers
 
 VECTORS = DatasetInfo("toy", (2,), None, None, "vector")
 
@@ -394,8 +394,9 @@ def test_wgan_lp_svhn_preset_runs_on_a_synthetic_file(tmp_path, monkeypatch):
 
     from genzoo.cli import main
     from genzoo.data import svhn
-    from genzoo.data.synthetic import write_fake_svhn
     from genzoo.runs import load
+
+    from fakes import write_fake_svhn
 
     fake = write_fake_svhn(tmp_path / "data", n_per_split=16)
     for split in ("train", "test"):

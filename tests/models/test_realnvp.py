@@ -12,13 +12,15 @@ import torch
 from torch import Tensor, nn
 
 from genzoo.cli import main
-from genzoo.compare import available_families
 from genzoo.config import from_dict, resolve_config
 from genzoo.data.base import DatasetInfo
 from genzoo.errors import ConfigError, UserError
+from genzoo.labs.toy2d import available_families
 from genzoo.metrics.likelihood import bits_per_dim
 from genzoo.models.base import Batch
-from genzoo.models.flow_layers import (
+from genzoo.models.realnvp import RealNVP, RealNVPConfig
+from genzoo.nets.coupling_resnet import CouplingResNet
+from genzoo.nets.invertible import (
     ActNorm,
     AffineCoupling,
     BatchNormFlow,
@@ -28,8 +30,6 @@ from genzoo.models.flow_layers import (
     channel_mask,
     checkerboard_mask,
 )
-from genzoo.models.realnvp import RealNVP, RealNVPConfig
-from genzoo.nets.coupling_resnet import CouplingResNet
 from genzoo.runs import build_method
 
 IMAGE = DatasetInfo(name="img", shape=(1, 4, 4), num_classes=None, value_range=(0, 255),
@@ -361,7 +361,8 @@ def test_image_training_reports_bits_per_dim_and_inpaints(tmp_path, capsys):
 
 
 def test_inpainting_ascends_the_flow_log_density_and_keeps_known_pixels():
-    from genzoo.inpainting import inpaint, model_score
+    from genzoo.analyze.inpaint import model_score
+    from genzoo.samplers.inpaint import inpaint
 
     m = perturb(make(IMAGE), scale=0.1).eval()
     observed = inputs(IMAGE, 4)

@@ -13,10 +13,10 @@ import torch
 from torch.distributions import MultivariateNormal
 
 from genzoo import cli
+from genzoo.analyze.evaluate import evaluate_run, importance_log_likelihood
 from genzoo.config import build_run_config, resolve_config
 from genzoo.data.base import DatasetInfo
 from genzoo.errors import ConfigError, UserError
-from genzoo.evaluate import evaluate_run, importance_log_likelihood
 from genzoo.models.vae import VAE, VAEConfig
 from genzoo.nets.conv import ConvEncoderConfig, DeconvConfig
 from genzoo.nets.mlp import MLPConfig

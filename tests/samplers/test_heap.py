@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from genzoo.samplers import heap
+from genzoo import runtime as heap
 
 
 class FakeLibc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genzoo.compare import Protocol, compare_toy2d
+from genzoo.labs.toy2d import Protocol, compare_toy2d
 
 
 def test_comparison_report_loads(tmp_path, open_in_browser):

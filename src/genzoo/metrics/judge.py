@@ -10,14 +10,14 @@ judge, so its values are comparable between models of the same dataset and judge
 Inception FID/IS are available through :func:`inception_metrics` when ``torch-fidelity`` and its
 weights are installed.
 
-Judges are trained by a preset, seeded, and cached: see :mod:`genzoo.judges`.
+Judges are trained by a preset, seeded, and cached: see :mod:`genzoo.analyze.judges`.
 
 References:
     Heusel et al., "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
     Equilibrium", NeurIPS 2017 (the Fréchet distance, eq. 6).
 
 Example:
-    >>> judge = genzoo.judges.load_judge("mnist")                        # doctest: +SKIP
+    >>> judge = genzoo.analyze.judges.load_judge("mnist")                        # doctest: +SKIP
     >>> judge_accuracy(judge, samples, labels, value_range=(-1.0, 1.0))  # doctest: +SKIP
 """
 

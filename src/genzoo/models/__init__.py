@@ -1,7 +1,7 @@
 """Generative families, one file each; importing this package registers them all."""
 
-from genzoo._discover import import_submodules
 from genzoo.models.base import Batch, LossOutput, Method
+from genzoo.registry import import_submodules
 
 import_submodules(__name__, __path__)
 

@@ -53,10 +53,10 @@ from genzoo.config import param
 from genzoo.data.base import DatasetInfo
 from genzoo.errors import ConfigError
 from genzoo.models.base import Batch, LossOutput, Method
-from genzoo.models.langevin_sampling import BufferedLangevin, ReplayConfig, SGLDConfig
 from genzoo.nets.base import NetConfig
 from genzoo.nets.mlp import MLPConfig
 from genzoo.registry import methods
+from genzoo.samplers.chain import BufferedLangevin, ReplayConfig, SGLDConfig
 from genzoo.samplers.replay import uniform_init
 
 

@@ -48,8 +48,8 @@ from genzoo.data.base import Dataset, DatasetInfo
 from genzoo.errors import ConfigError
 from genzoo.models.base import Batch, LossOutput
 from genzoo.models.classifier import Classifier, ClassifierConfig
-from genzoo.models.langevin_sampling import BufferedLangevin, ReplayConfig, SGLDConfig
 from genzoo.registry import methods
+from genzoo.samplers.chain import BufferedLangevin, ReplayConfig, SGLDConfig
 from genzoo.samplers.class_gaussian import ClassGaussian
 from genzoo.samplers.replay import uniform_init
 

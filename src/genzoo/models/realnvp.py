@@ -62,10 +62,11 @@ from genzoo.config import param
 from genzoo.data.base import Dataset, DatasetInfo
 from genzoo.data.transforms import dequantize
 from genzoo.errors import ConfigError
-from genzoo.inpainting import InpaintConfig
 from genzoo.metrics.likelihood import bits_per_dim
 from genzoo.models.base import Batch, LossOutput, Method, sampling_temperature
-from genzoo.models.flow_layers import (
+from genzoo.nets.base import NetConfig
+from genzoo.nets.coupling_resnet import CouplingResNet
+from genzoo.nets.invertible import (
     ActNorm,
     AffineCoupling,
     BatchNormFlow,
@@ -78,10 +79,9 @@ from genzoo.models.flow_layers import (
     channel_mask,
     checkerboard_mask,
 )
-from genzoo.nets.base import NetConfig
-from genzoo.nets.coupling_resnet import CouplingResNet
 from genzoo.nets.mlp import MLPConfig
 from genzoo.registry import methods
+from genzoo.samplers.inpaint import InpaintConfig
 
 INIT_BATCH = 256  # training items that initialize ActNorm in setup()
 

@@ -1,7 +1,7 @@
 """Backbones only (no generative logic); importing this package registers them all."""
 
-from genzoo._discover import import_submodules
 from genzoo.nets.base import NetConfig
+from genzoo.registry import import_submodules
 
 import_submodules(__name__, __path__)
 

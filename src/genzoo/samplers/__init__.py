@@ -1,6 +1,3 @@
-"""Samplers shared by every family: Langevin dynamics (acting on gradient callables) and the
-replay buffer."""
-
-from genzoo._discover import import_submodules
-
-import_submodules(__name__, __path__)
+"""Samplers shared by every family: Langevin dynamics on energy or gradient callables
+(:mod:`~genzoo.samplers.langevin`), the Langevin chain object of the energy-based families
+(:mod:`~genzoo.samplers.chain`), the replay buffer and chain initializations."""

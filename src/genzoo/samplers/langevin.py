@@ -160,7 +160,7 @@ def sgld(grad_log_p: GradFn, x: Tensor, steps: int, step_size: float | Sequence[
         clip_grad: clip each gradient entry to [-c, c] (IGEBM code).
         clamp: project into ``(low, high)`` after each step (IGEBM code).
         project: any other projection after each step, e.g. resetting known pixels when
-            inpainting (:mod:`genzoo.inpainting`).
+            inpainting (:mod:`genzoo.analyze.inpaint`).
 
     Returns:
         The final points (B, ...), detached.

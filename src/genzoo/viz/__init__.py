@@ -4,7 +4,8 @@ Everything renders with matplotlib's Agg backend through ``Figure`` objects (no 
 no display needed) and writes files atomically.
 """
 
-from genzoo.viz.curves import curves_figure, plot_curves, read_metrics
+from genzoo.io import read_metrics
+from genzoo.viz.curves import curves_figure, plot_curves
 from genzoo.viz.grid import image_grid, save_image_grid
 from genzoo.viz.report import write_report
 from genzoo.viz.report_sections import (

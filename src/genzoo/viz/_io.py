@@ -7,7 +7,7 @@ import io
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from genzoo.atomic import atomic_write_bytes
+from genzoo.io import atomic_write_bytes
 
 __all__ = ["atomic_write_bytes", "figure_png_bytes"]
 

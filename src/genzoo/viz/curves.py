@@ -8,7 +8,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -17,7 +16,6 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from genzoo.errors import UserError
 from genzoo.viz._io import atomic_write_bytes, figure_png_bytes
 
 #: Keys of a log line that are coordinates, labels or counters, never plotted as a metric
@@ -26,35 +24,6 @@ NON_METRIC_KEYS = frozenset({"step", "epoch", "time", "split", "event", "reason"
                              "resumed_from", "lr_scale"})
 
 
-def read_metrics(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read a run's ``metrics.jsonl`` (one JSON object per line) into a list of dicts.
-
-    A missing file gives ``[]`` (a run that has not logged yet). An unparsable *last* line is
-    dropped silently: it is what a process killed mid-write leaves behind. An unparsable line
-    anywhere else raises :class:`~genzoo.errors.UserError` naming the file and line.
-
-    Args:
-        run_dir: the run directory, or the path of a ``.jsonl`` file itself.
-    """
-    path = Path(run_dir)
-    if path.is_dir():
-        path = path / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip()]
-    records: list[dict[str, Any]] = []
-    for k, (lineno, line) in enumerate(numbered):
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            if k == len(numbered) - 1:
-                break  # truncated final line
-            raise UserError(f"{path}:{lineno}: not a JSON object ({e.msg})") from e
-        if not isinstance(rec, dict):
-            raise UserError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
-        records.append(rec)
-    return records
 
 
 def _is_number(v: Any) -> bool:

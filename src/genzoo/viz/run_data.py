@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 
 from genzoo.errors import UserError
-from genzoo.viz.curves import NON_METRIC_KEYS, read_metrics
+from genzoo.io import read_metrics
+from genzoo.viz.curves import NON_METRIC_KEYS
 from genzoo.viz.report_sections import ReportImage, image_from_file
 
 #: Substrings of metric names for which larger is better (everything else: smaller is better).

@@ -31,10 +31,10 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from genzoo.atomic import atomic_write_text
 from genzoo.config import resolve_config
 from genzoo.errors import UserError
-from genzoo.studies import check_variants, last_train_record, train_variants
+from genzoo.io import atomic_write_text
+from genzoo.labs.variants import check_variants, last_train_record, train_variants
 
 # variant -> overrides; the schedule anneals the per-step noise from 5x to 1/5 of the preset's
 SCHEDULE = ["model.sampler.noise_schedule=geometric"]
@@ -82,9 +82,9 @@ def compare_ebm_init(out_dir: Path | str, *, preset: str = "ebm-mnist",
         num_samples: samples scored by the judge per variant.
         quiet: no progress bars.
         resume: continue the runs already in ``out_dir/runs`` (see
-            :func:`genzoo.studies.train_variants`) instead of training new ones.
+            :func:`genzoo.labs.variants.train_variants`) instead of training new ones.
     """
-    from genzoo.evaluate import evaluate_run
+    from genzoo.analyze.evaluate import evaluate_run
     from genzoo.viz import Section, write_report
     from genzoo.viz.report_sections import fixed_decimals as fx
     from genzoo.viz.report_sections import table_html

@@ -13,8 +13,8 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from genzoo import distributed
 from genzoo.config import TrainConfig
+from genzoo.train import distributed
 
 
 def lr_factor(step: int, cfg: TrainConfig, total_steps: int) -> float:

@@ -19,20 +19,20 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from genzoo import distributed
-from genzoo.atomic import atomic_write_text
-from genzoo.checkpoint import (
+from genzoo.config import RunConfig, TrainConfig
+from genzoo.data.base import Dataset
+from genzoo.errors import ConfigError, TrainingDiverged
+from genzoo.io import atomic_write_text
+from genzoo.models.base import Batch, Method
+from genzoo.train import distributed
+from genzoo.train.checkpoint import (
     load_checkpoint,
     rng_state,
     save_checkpoint,
     seed_everything,
     set_rng_state,
 )
-from genzoo.config import RunConfig, TrainConfig
-from genzoo.data.base import Dataset
-from genzoo.errors import ConfigError, TrainingDiverged
-from genzoo.models.base import Batch, Method
-from genzoo.optim import EMA, Optimizers, lr_factor
+from genzoo.train.optim import EMA, Optimizers, lr_factor
 
 
 class BatchStream:

@@ -14,7 +14,7 @@ and compares test accuracy, calibration (ECE), out-of-distribution AUROC of log 
 Fashion-MNIST), the dataset judge's scores of 1000 class-conditional samples (for the plain
 classifier: SGLD chains of ``sample_steps`` from uniform noise on its E(x, y)), seconds per
 epoch and the divergence guard's restarts. Every run also gets the analyses of
-:mod:`genzoo.jem_analysis` in its figures.
+:mod:`genzoo.analyze.jem` in its figures.
 
 References:
     Grathwohl et al., ICLR 2020; Yang & Ji, "JEM++: Improved Techniques for Training JEM",
@@ -30,10 +30,15 @@ from pathlib import Path
 
 import torch
 
-from genzoo.atomic import atomic_write_text
 from genzoo.config import build_run_config, resolve_config
 from genzoo.errors import UserError
-from genzoo.studies import check_variants, last_train_record, seconds_per_epoch, train_variants
+from genzoo.io import atomic_write_text
+from genzoo.labs.variants import (
+    check_variants,
+    last_train_record,
+    seconds_per_epoch,
+    train_variants,
+)
 
 #: JEM++'s sampler on top of a JEM preset (the jempp-* presets are exactly this).
 JEMPP = ["model.start=class-gaussian", "model.sampler.steps=7", "model.sampler.noise_scale=0.0",
@@ -61,8 +66,8 @@ def variant_config(preset: str, overrides: Sequence[str], variant: str):
 
 def _classifier_samples(run: Path, n: int, steps: int) -> dict[str, float]:
     """Judge scores of class-conditional SGLD chains from noise on a plain classifier."""
-    from genzoo.evaluate import judge_samples
-    from genzoo.jem_analysis import chain, uniform_images
+    from genzoo.analyze.evaluate import judge_samples
+    from genzoo.analyze.jem import chain, uniform_images
     from genzoo.runs import load, load_data, read_run_config
 
     model = load(run)
@@ -87,10 +92,10 @@ def compare_jem(out_dir: Path | str, *, preset: str = "jem-mnist", overrides: Se
         num_samples: class-conditional samples scored by the judge per variant.
         quiet: no progress bars.
         resume: continue the runs already in ``out_dir/runs`` (see
-            :func:`genzoo.studies.train_variants`) instead of training new ones.
+            :func:`genzoo.labs.variants.train_variants`) instead of training new ones.
     """
-    from genzoo.evaluate import evaluate_run
-    from genzoo.jem_analysis import ANALYSES, analyze_run
+    from genzoo.analyze.evaluate import evaluate_run
+    from genzoo.analyze.jem import ANALYSES, analyze_run
     from genzoo.viz import Section, write_report
     from genzoo.viz.report_sections import fixed_decimals as fx
     from genzoo.viz.report_sections import table_html

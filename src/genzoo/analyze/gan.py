@@ -160,8 +160,8 @@ def analyze_gan_run(run: Path | str, what: Sequence[str], *, n: int = 100, eps: 
         seed: seeds the latents.
         judge: score the images with the dataset's judge when one exists (may train it).
     """
-    from genzoo.evaluate import run_analyses
-    from genzoo.judges import JUDGE_PRESETS, load_judge
+    from genzoo.analyze.evaluate import run_analyses
+    from genzoo.analyze.judges import JUDGE_PRESETS, load_judge
     from genzoo.runs import load, read_run_config
 
     what = list(ANALYSES) if "all" in what else list(what)

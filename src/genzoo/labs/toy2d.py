@@ -34,10 +34,10 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from genzoo.atomic import atomic_write_text
 from genzoo.config import DataConfig, build_run_config, preset_names, resolve_config
 from genzoo.data import load_dataset, sample_toy
 from genzoo.errors import UserError
+from genzoo.io import atomic_write_text
 from genzoo.metrics.kde import bhattacharyya, grid_bounds, kde_log_likelihood
 from genzoo.models.base import importance_sampled
 from genzoo.runs import load, train

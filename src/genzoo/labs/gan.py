@@ -13,7 +13,7 @@ and compares, per run:
   distance estimate ``w_dist``, next to its last value;
 - seconds per epoch.
 
-Each run also gets the latent studies of :mod:`genzoo.gan_analysis` (perturbation of each latent
+Each run also gets the latent studies of :mod:`genzoo.analyze.gan` (perturbation of each latent
 dimension, latent vs data-space interpolation) and the report shows every run's sample grids
 over training and its curves (D/G losses, ``w_dist``, gradient norms).
 """
@@ -26,17 +26,17 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-from genzoo.atomic import atomic_write_text
 from genzoo.config import resolve_config
 from genzoo.errors import UserError
-from genzoo.studies import seconds_per_epoch, train_variants
+from genzoo.io import atomic_write_text
+from genzoo.labs.variants import seconds_per_epoch, train_variants
 
 DEFAULT_PRESETS = ("gan-hoda", "wgan-hoda")
 
 
 def stability(run: Path) -> dict[str, float]:
     """Stability numbers of a GAN run from its training log (see the module docstring)."""
-    from genzoo.viz.curves import read_metrics
+    from genzoo.io import read_metrics
 
     rows = [r for r in read_metrics(run) if r.get("split") == "train"]
     late = rows[len(rows) // 2:]
@@ -64,10 +64,10 @@ def compare_gans(out_dir: Path | str, *, presets: Sequence[str] = DEFAULT_PRESET
         num_samples: samples scored by the judge per run.
         quiet: no progress bars.
         resume: continue the runs already in ``out_dir/runs`` (see
-            :func:`genzoo.studies.train_variants`) instead of training new ones.
+            :func:`genzoo.labs.variants.train_variants`) instead of training new ones.
     """
-    from genzoo.evaluate import evaluate_run
-    from genzoo.gan_analysis import ANALYSES, analyze_gan_run
+    from genzoo.analyze.evaluate import evaluate_run
+    from genzoo.analyze.gan import ANALYSES, analyze_gan_run
     from genzoo.viz import Section, write_report
     from genzoo.viz.report_sections import fixed_decimals as fx
     from genzoo.viz.report_sections import table_html

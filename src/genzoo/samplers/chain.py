@@ -25,8 +25,8 @@ from genzoo.config import param
 from genzoo.data.base import Dataset
 from genzoo.errors import ConfigError, UserError
 from genzoo.models.base import class_labels
+from genzoo.runtime import kept_heap
 from genzoo.samplers import langevin as chains
-from genzoo.samplers.heap import kept_heap
 from genzoo.samplers.langevin import Schedule, energy_score, proximal_sgld, sgld, step_sizes
 from genzoo.samplers.replay import Init, ReplayBuffer
 
@@ -67,7 +67,7 @@ class SGLDConfig:
     compile: bool = param(False, "run the chains through torch.compile(net) (CPU inductor or "
                           "CUDA; the first chain pays the compilation)")
     keep_heap: bool = param(True, "CPU chains keep the memory they free mapped (glibc: no "
-                            "trimming or mmap during a chain, see genzoo.samplers.heap), "
+                            "trimming or mmap during a chain, see genzoo.runtime), "
                             "which spares a page fault per 4 KiB of activations and step")
 
     def noise(self, steps: int) -> list[float]:

@@ -7,25 +7,24 @@ the same judge comes back on any machine) the first time it is needed, and again
 has changed since the cached one was trained.
 
 Example:
-    >>> from genzoo.judges import load_judge
+    >>> from genzoo.analyze.judges import load_judge
     >>> judge = load_judge("mnist")          # trains clf-mnist once (minutes on a CPU)
     ...                                                                   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
-from genzoo.checkpoint import load_checkpoint
 from genzoo.config import resolve_config
 from genzoo.errors import UserError
+from genzoo.io import atomic_write_bytes, read_metrics, write_json
 from genzoo.metrics.judge import Judge
 from genzoo.runs import load_checkpoint_method, method_from_checkpoint
 from genzoo.runs import train as train_run
+from genzoo.train.checkpoint import load_checkpoint
 
 JUDGE_PRESETS = {
     "digits": "clf-digits",
@@ -85,12 +84,11 @@ def load_judge(dataset: str, *, path: str | Path | None = None, train: bool = Tr
         if overrides:
             return Judge(load_checkpoint_method(run / "checkpoints" / "last.pt"))
         cached.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(run / "checkpoints" / "last.pt", cached.with_suffix(".tmp"))
-        os.replace(cached.with_suffix(".tmp"), cached)
-        records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        atomic_write_bytes(cached, (run / "checkpoints" / "last.pt").read_bytes())
+        records = read_metrics(run)
         val = [r for r in records if r.get("split") == "val"]
         meta = {"dataset": dataset, "preset": JUDGE_PRESETS[dataset],
                 "test_accuracy": val[-1].get("acc") if val else None,
                 "train_seconds": records[-1].get("time") if records else None}
-        cached.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+        write_json(cached.with_suffix(".json"), meta)
     return Judge(load_checkpoint_method(cached))

@@ -57,7 +57,7 @@ def _check_same_config(saved, cfg, run: Path) -> None:
 
 def last_train_record(run: Path) -> dict:
     """The last ``split: train`` line of a run's metrics ({} when there is none)."""
-    from genzoo.viz.curves import read_metrics
+    from genzoo.io import read_metrics
 
     train = [r for r in read_metrics(run) if r.get("split") == "train"]
     return train[-1] if train else {}

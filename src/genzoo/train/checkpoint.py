@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genzoo.atomic import atomic_open
 from genzoo.errors import CheckpointError
+from genzoo.io import atomic_open
 
 FORMAT = 1
 

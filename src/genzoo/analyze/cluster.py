@@ -51,17 +51,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from genzoo.atomic import atomic_write_text
-from genzoo.checkpoint import seed_everything
+from genzoo.analyze.judges import JUDGE_PRESETS
 from genzoo.config import resolve_config
 from genzoo.data.base import Dataset
 from genzoo.data.transforms import to_float
 from genzoo.errors import UserError
-from genzoo.evaluate import merge_json
-from genzoo.judges import JUDGE_PRESETS
+from genzoo.io import atomic_write_text, merge_json
 from genzoo.metrics.classification import apply_in_batches, evaluate_accuracy
 from genzoo.metrics.clustering import cluster_to_class, contingency, hungarian_accuracy
 from genzoo.runs import build_method, load, load_data, read_run_config
+from genzoo.train.checkpoint import seed_everything
 
 
 @dataclass

@@ -7,7 +7,6 @@ importance-sampled log-likelihood for a list of K) and merges them into ``RUN/ev
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -17,12 +16,12 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from genzoo.atomic import atomic_write_text
+from genzoo.analyze.judges import JUDGE_PRESETS, load_judge
 from genzoo.config import parse_overrides
 from genzoo.data.base import Dataset
 from genzoo.data.transforms import from_float, to_float
 from genzoo.errors import UserError
-from genzoo.judges import JUDGE_PRESETS, load_judge
+from genzoo.io import merge_json
 from genzoo.metrics.judge import Judge, inception_metrics, sample_scores
 from genzoo.models.base import Method, importance_sampled
 from genzoo.registry import datasets
@@ -179,12 +178,6 @@ def evaluate_run(run: Path | str, *, split: str | None = None, checkpoint: str =
         if captions:
             merge_json(run_dir / "figures" / "captions.json", captions)
     return numbers
-
-
-def merge_json(path: Path, update: dict) -> None:
-    """Update the JSON object stored at ``path`` (created if missing) atomically."""
-    previous = json.loads(path.read_text()) if path.is_file() else {}
-    atomic_write_text(path, json.dumps({**previous, **update}, indent=2))
 
 
 def run_analyses(jobs: dict, what: Sequence[str], run_dir: Path) -> dict[str, float]:

@@ -281,7 +281,7 @@ def analyze_run(run: Path | str, what: Sequence[str], *, n: int = 100, steps: in
     """Run the analyses ``what`` (names from :data:`ANALYSES`, or ``all``) on a classifier or
     JEM run; figures go to ``RUN/figures/`` and numbers to ``RUN/eval.json``; returns the
     numbers."""
-    from genzoo.evaluate import run_analyses
+    from genzoo.analyze.evaluate import run_analyses
     from genzoo.runs import load, load_data, read_run_config
 
     what = list(ANALYSES) if "all" in what else list(what)
