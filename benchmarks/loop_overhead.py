@@ -21,8 +21,8 @@ import torch.nn.functional as F
 
 from genzoo.config import resolve_config
 from genzoo.runs import build_method, load_data
-from genzoo.train import BatchStream, fit
-from genzoo.train.checkpoint import seed_everything
+from genzoo.training import BatchStream, fit
+from genzoo.training.checkpoint import seed_everything
 
 from common import write_result
 

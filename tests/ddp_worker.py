@@ -18,8 +18,8 @@ import torch.distributed as dist
 
 from genzoo.config import resolve_config
 from genzoo.runs import build_method, load_data, train
-from genzoo.train import distributed, fit
-from genzoo.train.checkpoint import seed_everything
+from genzoo.training import distributed, fit
+from genzoo.training.checkpoint import seed_everything
 
 JEM = ["data.name=digits", "model.net.width=4", "model.buffer_size=64", "model.negatives=8",
        "model.sampler.steps=2", "train.steps=6", "train.batch_size=16", "train.eval_every=6",

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from genzoo.errors import CheckpointError
-from genzoo.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from genzoo.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 
 
 def test_round_trip_and_method_check(tmp_path):

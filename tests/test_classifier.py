@@ -12,7 +12,7 @@ from genzoo.metrics.classification import confusion_matrix, evaluate_accuracy
 from genzoo.nets.conv import SmallCNNConfig
 from genzoo.nets.resnet import WideBlock, WRNConfig
 from genzoo.runs import build_method, load, load_data, train
-from genzoo.train.checkpoint import seed_everything
+from genzoo.training.checkpoint import seed_everything
 
 
 def n_params(module: torch.nn.Module) -> int:

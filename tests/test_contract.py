@@ -15,8 +15,8 @@ from genzoo.config import build_run_config
 from genzoo.errors import UserError
 from genzoo.registry import methods
 from genzoo.runs import build_method, load, load_data, train
-from genzoo.train.checkpoint import load_checkpoint, seed_everything
-from genzoo.train.optim import Optimizers
+from genzoo.training.checkpoint import load_checkpoint, seed_everything
+from genzoo.training.optim import Optimizers
 
 TINY_TRAIN = {"steps": 4, "batch_size": 8, "log_every": 1, "ckpt_every": 2, "num_samples": 4}
 

@@ -9,7 +9,7 @@ import torch
 
 from genzoo.config import TrainConfig as TC
 from genzoo.config import from_dict
-from genzoo.train.optim import EMA, lr_factor
+from genzoo.training.optim import EMA, lr_factor
 
 
 def cfg(**kw) -> TC:

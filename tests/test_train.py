@@ -16,8 +16,8 @@ import yaml
 from genzoo.config import resolve_config
 from genzoo.errors import CheckpointError, ConfigError, TrainingDiverged
 from genzoo.runs import load, train
-from genzoo.train import pick_device
-from genzoo.train.checkpoint import load_checkpoint
+from genzoo.training import pick_device
+from genzoo.training.checkpoint import load_checkpoint
 
 
 def records(run: Path) -> list[dict]:

@@ -28,8 +28,8 @@ from genzoo.errors import CheckpointError, ConfigError, UserError
 from genzoo.io import atomic_write_text
 from genzoo.models.base import Method
 from genzoo.registry import methods
-from genzoo.train import distributed
-from genzoo.train.checkpoint import load_checkpoint, seed_everything
+from genzoo.training import distributed
+from genzoo.training.checkpoint import load_checkpoint, seed_everything
 
 _META_KEYS = ("command",)
 
@@ -117,7 +117,7 @@ def train(preset: str | RunConfig, overrides: list[str] | None = None, *,
     ctx = distributed.setup()
 
     # 1. everything that can fail on user input, before the run directory is touched
-    from genzoo.train import fit, training_device
+    from genzoo.training import fit, training_device
     training_device(cfg.train, ctx.local_rank)
     train_data = load_data(cfg, cfg.data.train_split, cfg.data.limit)
     val_data = None if cfg.data.val_split is None else \

@@ -13,7 +13,7 @@ from genzoo.config import build_run_config, from_dict
 from genzoo.data.base import DatasetInfo
 from genzoo.models.cnf import CNF, CNFConfig, Dynamics, exact_trace
 from genzoo.runs import load, load_data, train
-from genzoo.train.checkpoint import load_checkpoint
+from genzoo.training.checkpoint import load_checkpoint
 
 INFO = DatasetInfo(name="toy", shape=(2,), num_classes=None, value_range=None, kind="vector")
 

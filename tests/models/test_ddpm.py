@@ -15,7 +15,7 @@ from genzoo.data.base import DatasetInfo
 from genzoo.models.ddpm import DDPM, DDPMConfig
 from genzoo.nets.embeddings import SinusoidalEmbedding
 from genzoo.runs import load, train
-from genzoo.train.checkpoint import load_checkpoint
+from genzoo.training.checkpoint import load_checkpoint
 
 INFO = DatasetInfo(name="toy", shape=(2,), num_classes=None, value_range=None, kind="vector")
 

@@ -8,7 +8,7 @@ import torch
 from genzoo.config import resolve_config
 from genzoo.models.score import dsm_loss, exact_sm_loss
 from genzoo.runs import build_method, load_data
-from genzoo.train.checkpoint import seed_everything
+from genzoo.training.checkpoint import seed_everything
 
 
 def toy(preset: str, *overrides: str):

@@ -23,7 +23,7 @@ from genzoo.models.gan import (
 from genzoo.nets.conv import ConvEncoderConfig, DeconvConfig
 from genzoo.nets.mlp import MLPConfig
 from genzoo.runs import train
-from genzoo.train.optim import Optimizers
+from genzoo.training.optim import Optimizers
 
 VECTORS = DatasetInfo("toy", (2,), None, None, "vector")
 

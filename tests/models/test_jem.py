@@ -15,7 +15,7 @@ from genzoo.nets.resnet import WideResNet
 from genzoo.runs import build_method, load, load_data, preset_method
 from genzoo.samplers.class_gaussian import ClassGaussian
 from genzoo.samplers.langevin import energy_score, proximal_sgld, sgld
-from genzoo.train.checkpoint import load_checkpoint
+from genzoo.training.checkpoint import load_checkpoint
 
 DIGITS = ["data.name=digits", "data.val_limit=32", "model.net.width=4", "model.buffer_size=64",
           "model.sampler.steps=2", "model.sampler.sample_steps=2"]

@@ -340,7 +340,7 @@ def test_pooled_encoder_output_is_the_backbone_without_its_head():
 @pytest.mark.parametrize("fixed", [True, False])
 def test_the_schedule_leaves_the_predictor_lr_alone_when_fixed(fixed):
     from genzoo.config import TrainConfig
-    from genzoo.train.optim import Optimizers
+    from genzoo.training.optim import Optimizers
 
     method, _, _ = _digits(fixed_predictor_lr=fixed)
     opt = Optimizers(method.param_groups(), TrainConfig(steps=1, lr=0.05, optimizer="sgd"),

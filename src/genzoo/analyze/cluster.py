@@ -60,7 +60,7 @@ from genzoo.io import atomic_write_text, merge_json
 from genzoo.metrics.classification import apply_in_batches, evaluate_accuracy
 from genzoo.metrics.clustering import cluster_to_class, contingency, hungarian_accuracy
 from genzoo.runs import build_method, load, load_data, read_run_config
-from genzoo.train.checkpoint import seed_everything
+from genzoo.training.checkpoint import seed_everything
 
 
 @dataclass
@@ -177,7 +177,7 @@ def kmeans_sweep(features: np.ndarray, labels: np.ndarray, ks: list[int], num_cl
 def train_classifier(preset: str, data: Dataset, test: Dataset, run_dir: Path, *,
                      epochs: int, seed: int, quiet: bool) -> float:
     """Train ``preset`` (a classifier) on ``data`` for ``epochs`` in ``run_dir``; test accuracy."""
-    from genzoo.train import fit
+    from genzoo.training import fit
 
     cfg = resolve_config(preset, [f"train.epochs={epochs}", f"train.seed={seed}"])
     seed_everything(seed)

@@ -102,7 +102,7 @@ def importance_log_likelihood(method: Method, data: Dataset, ks: Sequence[int], 
         Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016, eq. (8)
         and section 5.2 (test log-likelihood with K = 5000).
     """
-    from genzoo.train import eval_batches
+    from genzoo.training import eval_batches
 
     if not importance_sampled(method):
         raise UserError(f"--is-k: method {method.name!r} has no importance-sampled "
@@ -145,7 +145,7 @@ def evaluate_run(run: Path | str, *, split: str | None = None, checkpoint: str =
     the importance-sampled log-likelihood of the split for each K (see
     :func:`importance_log_likelihood`), as ``SPLIT/log_px_kK``; ``quiet`` hides its progress.
     """
-    from genzoo.train import eval_batches
+    from genzoo.training import eval_batches
 
     run_dir = Path(run)
     cfg = read_run_config(run_dir)

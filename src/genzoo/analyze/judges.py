@@ -24,7 +24,7 @@ from genzoo.io import atomic_write_bytes, read_metrics, write_json
 from genzoo.metrics.judge import Judge
 from genzoo.runs import load_checkpoint_method, method_from_checkpoint
 from genzoo.runs import train as train_run
-from genzoo.train.checkpoint import load_checkpoint
+from genzoo.training.checkpoint import load_checkpoint
 
 JUDGE_PRESETS = {
     "digits": "clf-digits",

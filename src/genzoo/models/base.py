@@ -22,7 +22,7 @@ from genzoo.data.transforms import to_float
 from genzoo.errors import UserError
 
 if TYPE_CHECKING:
-    from genzoo.train.optim import Optimizers
+    from genzoo.training.optim import Optimizers
 
 
 def sampling_temperature(overrides: dict[str, Any], default: float, method: str) -> float:
@@ -137,7 +137,7 @@ class Method(nn.Module):
 
         Each value is a list of parameters or of torch param-group dicts; a group with
         ``fixed_lr: True`` keeps its learning rate through the schedule
-        (:meth:`genzoo.train.optim.Optimizers.set_lr_factor`)."""
+        (:meth:`genzoo.training.optim.Optimizers.set_lr_factor`)."""
         return {"main": [p for p in self.parameters() if p.requires_grad]}
 
     @torch.no_grad()

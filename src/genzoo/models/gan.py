@@ -77,7 +77,7 @@ from genzoo.nets.mlp import MLPConfig
 from genzoo.registry import methods
 
 if TYPE_CHECKING:
-    from genzoo.train.optim import Optimizers
+    from genzoo.training.optim import Optimizers
 
 
 Objective = Literal["ns", "wgan", "wgan-gp", "wgan-lp"]

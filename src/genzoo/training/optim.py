@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from genzoo.config import TrainConfig
-from genzoo.train import distributed
+from genzoo.training import distributed
 
 
 def lr_factor(step: int, cfg: TrainConfig, total_steps: int) -> float:

@@ -24,15 +24,15 @@ from genzoo.data.base import Dataset
 from genzoo.errors import ConfigError, TrainingDiverged
 from genzoo.io import atomic_write_text
 from genzoo.models.base import Batch, Method
-from genzoo.train import distributed
-from genzoo.train.checkpoint import (
+from genzoo.training import distributed
+from genzoo.training.checkpoint import (
     load_checkpoint,
     rng_state,
     save_checkpoint,
     seed_everything,
     set_rng_state,
 )
-from genzoo.train.optim import EMA, Optimizers, lr_factor
+from genzoo.training.optim import EMA, Optimizers, lr_factor
 
 
 class BatchStream:

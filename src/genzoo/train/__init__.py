@@ -1,6 +1,0 @@
-"""Training: the one loop (:mod:`~genzoo.train.loop`), optimizers and schedules, weight EMA,
-checkpoints with RNG state, and data parallelism under torchrun."""
-
-from genzoo.train.loop import BatchStream, eval_batches, fit, pick_device, training_device
-
-__all__ = ["BatchStream", "eval_batches", "fit", "pick_device", "training_device"]
