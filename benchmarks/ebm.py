@@ -71,7 +71,8 @@ def part_ebm(runs: Path) -> tuple[list[dict], dict]:
     test = load_data(read_run_config(run), "test", 1000)
     fresh = {}
     for steps in (200, 1000):
-        chains = [method.sample(100, steps=steps, from_buffer=False).cpu() for _ in range(10)]
+        chains = [method.sample(100, sample_steps=steps, sample_init="noise").cpu()
+                  for _ in range(10)]
         scores = judge_samples(method, test, torch.cat(chains), None)
         fresh[f"noise_chains_{steps}"] = scores
     ln10 = math.log(10)

@@ -3,7 +3,7 @@
 Parts (``--only``, comma-separated; results merge into ``benchmarks/results/perf.json``):
 
 - ``sgld``: image-steps per second (chains x steps / s) of genzoo's sampler
-  (``BufferedLangevin.langevin``: weights frozen, eval mode, channels-last, in-place update and
+  (``LangevinChain.run``: weights frozen, eval mode, channels-last, in-place update and
   noise, the C heap kept mapped during the chain (``genzoo.runtime``), float32) against a
   plain reference loop written here (a leaf tensor with ``requires_grad``, ``autograd.grad`` of
   the summed logsumexp, update, noise, clamp; the network as a user builds it), on WRN-16-4
@@ -12,11 +12,11 @@ Parts (``--only``, comma-separated; results merge into ``benchmarks/results/perf
 
   1. *pair* (the check): the reference and genzoo alone, alternated in one process.
   2. *variants*, alternated in the same process after the pair: the reference, genzoo, genzoo
-     without channels-last, without the kept heap (``sampler.keep_heap: false``), with bf16
-     autocast (``sampler.precision: bf16``), with ``sampler.compile``, and the reference loop
-     inside ``kept_heap()`` (what the heap setting alone gives a plain loop). Interleaving
-     these changes the allocator's state between runs, so their ratios scatter more than the
-     pair's.
+     without channels-last, without the kept heap (``model.runtime.keep_heap: false``), with
+     bf16 autocast (``model.runtime.precision: bf16``), with ``model.runtime.compile``, and the
+     reference loop inside ``kept_heap()`` (what the heap setting alone gives a plain loop).
+     Interleaving these changes the allocator's state between runs, so their ratios scatter more
+     than the pair's.
   3. *separate processes*: the reference and genzoo each in fresh processes of their own,
      alternated. In one process the reference inherits the glibc thresholds genzoo's first
      chain leaves (see ``heap.py``), under which it faults less than in a process of its own,
@@ -111,7 +111,7 @@ def kept_loop(chain) -> torch.Tensor:
 
 def uniform(method, n: int) -> torch.Tensor:
     """``n`` uniform-noise images (n, *shape) in the method's data range, on the CPU."""
-    return uniform_init(*method.box)(n, torch.device("cpu"), method.info.shape)
+    return uniform_init(*method.chain.box)(n, torch.device("cpu"), method.info.shape)
 
 
 def chain_starts(method) -> torch.Tensor:
@@ -149,7 +149,7 @@ def reference_and_genzoo(model: str, device: torch.device = CPU, steps: int | No
                          ) -> tuple[dict, object, torch.Tensor]:
     """The checked pair's chains of ``steps`` steps (default: the model's) on ``device`` as
     callables (``{"reference": fn, "genzoo": fn}``: the plain loop and
-    ``BufferedLangevin.langevin``), the JEM, and the chains' starting points."""
+    ``LangevinChain.run``), the JEM, and the chains' starting points."""
     steps = MODELS[model][2] if steps is None else steps
     method, cfg = build(model)
     method.to(device)
@@ -159,14 +159,14 @@ def reference_and_genzoo(model: str, device: torch.device = CPU, steps: int | No
     s = cfg.model.sampler
     x0 = chain_starts(method).to(device)
     return {"reference": lambda: reference_loop(plain, x0, steps, s.step_size, s.noise_scale,
-                                                method.box),
-            "genzoo": lambda: method.langevin(x0, steps)}, method, x0
+                                                method.chain.box),
+            "genzoo": lambda: method.chain.run(x0, steps)}, method, x0
 
 
-VARIANTS = {"genzoo_contiguous": "model.sampler.channels_last=false",
-            "genzoo_heap_off": "model.sampler.keep_heap=false",
-            "genzoo_bf16": "model.sampler.precision=bf16",
-            "genzoo_compile": "model.sampler.compile=true"}
+VARIANTS = {"genzoo_contiguous": "model.runtime.channels_last=false",
+            "genzoo_heap_off": "model.runtime.keep_heap=false",
+            "genzoo_bf16": "model.runtime.precision=bf16",
+            "genzoo_compile": "model.runtime.compile=true"}
 
 
 def variant_chains(model: str, method, x0: torch.Tensor, steps: int,
@@ -178,7 +178,7 @@ def variant_chains(model: str, method, x0: torch.Tensor, steps: int,
         other, _ = build(model, [VARIANTS[name]])
         other.load_state_dict(method.state_dict())
         other.to(x0.device)
-        chains[name] = lambda m=other: m.langevin(x0, steps)
+        chains[name] = lambda m=other: m.chain.run(x0, steps)
     return chains
 
 
@@ -267,7 +267,7 @@ def step_overhead(model: str) -> dict:
     opt = torch.optim.Adam(method.parameters(), lr=1e-4)
     for _ in range(3):  # fill the buffer a little, so draws mix stored and fresh chains
         method.train()
-        method.negatives(BATCH)
+        method.chain.negatives(BATCH)
 
     def jem_step() -> None:
         method.train()
@@ -320,9 +320,10 @@ def memory_probe(uint8: bool) -> dict:
                                    "model.buffer_size=1"])
     before = _rss_mib()  # everything but the buffer: weights, libraries
     method.cfg.buffer_size = 10000
-    buf = method.buffer = method._build_buffer(method.buffer.init)
+    buf = method.chain.buffer = method.buffer = method.cfg.build_buffer(
+        method.info.shape, method.buffer.init, method.num_classes, method.data_range)
     for _ in range(0, buf.capacity, 1000):  # the chains' outputs, pushed as in training
-        buf.push(method._fresh(1000))
+        buf.push(method.chain.fresh(1000))
     filled = _rss_mib()
     opt = torch.optim.Adam(method.parameters(), lr=1e-4)
     for _ in range(2):
@@ -468,7 +469,7 @@ def device_parts(device: torch.device, sgld_steps: int, epoch_steps: int,
             label: epoch_seconds(device.type, extra, Path(tmp), epoch_steps, epoch_from)
             for label, extra in (("float32", []),
                                  ("amp_bf16", ["train.amp=true",
-                                               "model.sampler.precision=bf16"]))}
+                                               "model.runtime.precision=bf16"]))}
     print(data["jem_cifar10_epoch_seconds"], flush=True)
     return [], data
 

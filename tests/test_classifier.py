@@ -85,6 +85,7 @@ def _wrn_out_of_place(net, x: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("norm", ["none", "batch"])
+@pytest.mark.numerics
 def test_wrn_in_place_activations_change_no_value_or_gradient(norm):
     seed_everything(0)
     net = WRNConfig(depth=10, widen=1, norm=norm).build((3, 16, 16), 5).train()
@@ -112,6 +113,7 @@ def test_small_cnn_for_28_and_8_pixels():
         SmallCNNConfig().build((2,), 3)
 
 
+@pytest.mark.numerics
 def test_small_cnn_pool_grid_averages_cells():
     """pool = g: the head sees the last maps averaged over a g x g grid of cells (1: global)."""
     torch.manual_seed(0)

@@ -146,6 +146,46 @@ def test_sample_eval_report_from_run_dir(capsys, tmp_path, other_method_ckpt, ex
     assert code == 2 and "not a genzoo run directory" in err
 
 
+@pytest.fixture(scope="module")
+def ebm_run(tmp_path_factory) -> Path:
+    runs = tmp_path_factory.mktemp("ebm")
+    assert main(["--quiet", "train", "ebm-toy", "train.steps=2", "model.sampler.steps=1",
+                 "data.val_split=null", "train.samples_every=null", "--runs-dir", str(runs),
+                 "--name", "ebm"]) == 0
+    return runs / "ebm"
+
+
+@pytest.mark.parametrize("options, words", [
+    (["sampler.foo=1"], "unknown key 'sampler.foo'; valid keys in 'sampler': sample_init, "
+                        "sample_steps, buffer_steps"),
+    (["sampler.sample_steps=-3"], "sampler.sample_steps: expected a number >= 0"),
+    (["sampler.sample_init=fresh"], "sampler.sample_init: expected one of"),
+    (["--n", "0"], "--n: expected a positive number of samples"),
+    (["--y", "3"], "method 'ebm' is unconditional: it takes no labels"),
+])
+def test_a_bad_sample_option_is_one_line_and_exit_2(options, words, capsys, ebm_run):
+    """``genzoo sample RUN sampler.foo=1`` on an EBM run: one line, exit 2, no file written."""
+    run = ebm_run
+    before = snapshot(run)
+    code, out, err = run_cli(capsys, "sample", str(run), *options)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and words in lines[0], err
+    assert snapshot(run) == before
+
+
+def test_the_public_api_stays_callable_after_the_library_is_imported(tmp_path):
+    """``genzoo.train`` is a function even once every subpackage has been imported (a
+    subpackage of that name would shadow it)."""
+    import genzoo
+    import genzoo.analyze.catalog  # noqa: F401
+    import genzoo.training  # noqa: F401
+
+    run = genzoo.train("clf-digits", ["train.steps=1"], runs_dir=tmp_path, quiet=True)
+    assert all(callable(f) for f in (genzoo.train, genzoo.load, genzoo.sample,
+                                      genzoo.evaluate))
+    assert genzoo.load(run).name == "classifier"
+
+
 def test_bad_usage_is_one_line(capsys):
     code, out, err = run_cli(capsys, "frobnicate")
     assert code == 2 and len(err.strip().splitlines()) == 1

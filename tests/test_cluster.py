@@ -56,7 +56,7 @@ def test_parse_ks():
     assert parse_ks("5-8") == [5, 6, 7, 8]
     assert parse_ks("10,6,6") == [6, 10]
     for bad in ("1-4", "a", "", "5-"):
-        with pytest.raises(UserError, match="--ks"):
+        with pytest.raises(UserError, match="^ks: "):
             parse_ks(bad)
 
 

@@ -6,15 +6,20 @@ below: the test fails for a registered method that has no case.
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import pytest
 import torch
+from torch import nn
 
 from genzoo.config import build_run_config
 from genzoo.errors import UserError
+from genzoo.models.base import CAPABILITIES, Method
+from genzoo.models.classifier import Classifier
 from genzoo.registry import methods
 from genzoo.runs import build_method, load, load_data, train
+from genzoo.samplers.chain import LangevinChain
 from genzoo.training.checkpoint import load_checkpoint, seed_everything
 from genzoo.training.optim import Optimizers
 
@@ -114,9 +119,48 @@ def test_train_step_under_bf16_autocast(built):
             assert p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all(), name
 
 
+def _overrides(cls: type, name: str, base: type = Method) -> bool:
+    """Whether ``cls`` defines ``name`` itself rather than inheriting ``base``'s."""
+    return getattr(cls, name, None) is not getattr(base, name, None)
+
+
+#: how the contract test recognizes that a family implements each capability
+IMPLEMENTS = {
+    "sample": lambda cls: cls.SampleOptions is not None and _overrides(cls, "draw"),
+    "log_prob": lambda cls: hasattr(cls, "log_prob")
+    and "k" not in inspect.signature(cls.log_prob).parameters,
+    "importance_log_prob": lambda cls: hasattr(cls, "log_prob")
+    and "k" in inspect.signature(cls.log_prob).parameters,
+    "energy": lambda cls: callable(getattr(cls, "energy", None)),
+    "logits": lambda cls: _overrides(cls, "forward", nn.Module)
+    and issubclass(cls, Classifier),
+    "features": lambda cls: callable(getattr(cls, "features", None)),
+    "codes": lambda cls: callable(getattr(cls, "decode_codes", None)),
+    "generator": lambda cls: callable(getattr(cls, "latents", None))
+    and callable(getattr(cls, "generate", None)),
+    "langevin": lambda cls: False,  # an instance attribute: checked on the built method
+    "figures": lambda cls: _overrides(cls, "figures"),
+    "attach": lambda cls: _overrides(cls, "attach"),
+}
+
+
+def test_the_capability_table_is_the_one_in_base():
+    assert set(IMPLEMENTS) == set(CAPABILITIES)
+
+
+def test_declared_capabilities_match_what_the_family_implements(built):
+    _, method, _ = built
+    cls = type(method)
+    assert cls.capabilities <= set(CAPABILITIES), cls.capabilities - set(CAPABILITIES)
+    implemented = {c for c, check in IMPLEMENTS.items() if check(cls)}
+    if isinstance(getattr(method, "chain", None), LangevinChain):
+        implemented.add("langevin")
+    assert set(cls.capabilities) == implemented
+
+
 def test_sample_shape(built):
     _, method, _ = built
-    if not method.can_sample:
+    if "sample" not in method.capabilities:
         with pytest.raises(UserError, match="does not generate samples"):
             method.sample(5)
         return
@@ -125,6 +169,27 @@ def test_sample_shape(built):
     if method.info.value_range is not None:  # images live in the method's range
         low, high = method.data_range
         assert x.min() >= low - 1e-4 and x.max() <= high + 1e-4
+
+
+def test_sample_options_and_labels_follow_one_contract(built):
+    """Every sampling family validates its options through the config system (an unknown key
+    names the valid ones) and labels by one rule: an unconditional method refuses them, a
+    conditional one takes n classes in range."""
+    _, method, _ = built
+    if "sample" not in method.capabilities:
+        return
+    with pytest.raises(UserError, match=r"unknown key 'sampler\.foo'; valid keys"):
+        method.sample(2, foo=1)
+    with pytest.raises(UserError, match="n: expected a positive number"):
+        method.sample(0)
+    if not method.conditional:
+        with pytest.raises(UserError, match="unconditional: it takes no labels"):
+            method.sample(2, y=torch.zeros(2, dtype=torch.long))
+        return
+    k = method.num_classes
+    with pytest.raises(UserError, match=f"need 2 labels in 0..{k - 1}"):
+        method.sample(2, y=torch.tensor([0, k]))
+    assert method.sample(2, y=torch.tensor([0, k - 1])).shape == (2, *method.info.shape)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -90,9 +90,11 @@ def test_analyze_writes_figures_and_numbers(tmp_path, conditional):
 def test_analyze_refuses_unknown_analyses_and_other_methods(tmp_path, capsys):
     run = _tiny_gan_run(tmp_path)
     assert main(["analyze", str(run), "energies", "--no-judge"]) == 2
-    assert "unknown GAN analysis 'energies'" in capsys.readouterr().err
+    assert "analysis 'energies' needs a method with 'logits'" in capsys.readouterr().err
+    assert main(["analyze", str(run), "shuffle", "--no-judge"]) == 2
+    assert "unknown analysis 'shuffle'; valid: calibration" in capsys.readouterr().err
     assert main(["analyze", str(run), "perturb", "--eps", "0", "--no-judge"]) == 2
-    assert "--eps must be positive" in capsys.readouterr().err
+    assert "--n, --eps: expected positive numbers" in capsys.readouterr().err
     from genzoo.analyze.gan import analyze_gan_run
 
     clf = train(build_run_config({"method": "classifier", "name": "clf",

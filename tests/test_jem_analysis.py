@@ -90,7 +90,7 @@ def test_negative_step_climbs_and_positive_step_descends_the_energy(jem_run):
     model = load(jem_run)
     model.cfg.sampler.noise_scale, model.cfg.sampler.step_size = 0.0, 0.01
     torch.manual_seed(0)
-    model.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    model.net = model.chain.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
     x = torch.rand(16, *model.info.shape) * 0.2  # away from the clamp
     e0 = energy(model(x)).mean()
     down, _ = chain(model, x, 5)

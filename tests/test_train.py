@@ -15,7 +15,7 @@ import yaml
 
 from genzoo.config import resolve_config
 from genzoo.errors import CheckpointError, ConfigError, TrainingDiverged
-from genzoo.runs import load, train
+from genzoo.runs import load, preset_method, train
 from genzoo.training import pick_device
 from genzoo.training.checkpoint import load_checkpoint
 
@@ -171,6 +171,7 @@ def test_device_choice():
             pick_device("cuda")
 
 
+@pytest.mark.numerics
 def test_bf16_autocast_runs_on_cpu(tmp_path):
     """train.amp with bf16 autocasts the step on CPU too: the weights move off the float32
     run's by bf16 rounding only (convolutions and linear layers in bf16, weights in float32).
@@ -205,7 +206,7 @@ CUDA_JEM = ["data.name=digits", "model.net.width=4", "model.buffer_size=64",
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("amp", [[], ["train.amp=true", "model.sampler.precision=bf16"],
+@pytest.mark.parametrize("amp", [[], ["train.amp=true", "model.runtime.precision=bf16"],
                                  ["train.amp=true", "train.amp_dtype=fp16"]])
 def test_jem_trains_on_cuda_and_its_run_loads_on_the_cpu(tmp_path, amp):
     """A JEM run on the GPU (float32, bf16 autocast with bf16 chains, fp16 with its grad
@@ -222,14 +223,42 @@ def test_jem_trains_on_cuda_and_its_run_loads_on_the_cpu(tmp_path, amp):
     assert samples.shape == (4, *method.info.shape) and torch.isfinite(samples).all()
 
 
+def _distance(a: dict, b: dict) -> float:
+    """The 2-norm of the difference of two state dicts over all their float tensors."""
+    return math.sqrt(sum((a[k].double() - b[k].double()).square().sum().item()
+                         for k in a if a[k].is_floating_point()))
+
+
+@pytest.mark.numerics
 def test_channels_last_trains_the_same_weights(tmp_path):
-    """train.channels_last changes the memory layout only: same weights (to float rounding)."""
+    """train.channels_last changes the memory layout only: both runs take the same five Adam
+    steps, up to what float32 rounding does to them.
+
+    The tolerance is relative to the update, over all weights. Channels-last convolutions sum
+    in another order (as do the kernels of one ISA against another's), so activations and
+    gradients differ by about 1e-7 relative. Two things blow that up for single weights: a
+    ReLU input within rounding of 0 is open in one run and shut in the other, changing the
+    earlier layers' gradients by that unit's term (about 1e-3 of their size here), and Adam's
+    first step is lr_1 * sign(g), so a gradient entry below such a change flips and its
+    weight ends 2 * lr_1 = 2e-4 from its twin: 2.7e-4 at most on AVX2, where the old
+    atol=1e-5 failed. Such entries are few, so in norm the gap stays small next to how far
+    the steps moved the weights: |w_cl - w| / |w - w_0| = 0.005 on AVX2 (4e-7 with SSE4.1
+    kernels, where no gate flipped). A layout bug moves every weight differently:
+    transposed or shifted images give 1.2-1.3 (as for unrelated runs), and even inputs scaled
+    by 1.01 give 0.07. The bound 0.05 leaves 10x the AVX2 gap for other kernels' gate flips
+    and lies 25x below a layout bug."""
     a = train("clf-digits", ["train.steps=5"], runs_dir=tmp_path / "a", quiet=True)
     b = train("clf-digits", ["train.steps=5", "train.channels_last=true"],
               runs_dir=tmp_path / "b", quiet=True)
+    w0 = preset_method("clf-digits")[0].state_dict()  # both runs' initial weights (seed 0)
     wa, wb = _state(a)["model"], _state(b)["model"]
     assert any(w.dim() == 4 for w in wa.values())
-    assert all(torch.allclose(wa[k].float(), wb[k].float(), atol=1e-5) for k in wa)
+    # w0 is where both started: Adam moved each weight by at most about sum(lr_t) = 1.5e-3
+    # (lr 2e-3 warmed up over 20 steps), and most by about that much
+    assert max((wa[k] - w0[k]).abs().max().item() for k in wa) < 2e-3
+    moved = _distance(wa, w0)
+    assert moved > 0.1
+    assert _distance(wa, wb) <= 0.05 * moved, _distance(wa, wb) / moved
     assert load(b)(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
 
 

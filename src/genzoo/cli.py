@@ -17,7 +17,7 @@ CORRUPTIONS = ("even-rows", "top-half", "bottom-half", "left-half", "right-half"
 EPILOG = """examples:
   genzoo list presets
   genzoo train clf-digits train.epochs=3
-  genzoo sample runs/ebm-mnist --n 64 sampler.steps=200
+  genzoo sample runs/ebm-mnist --n 64 sampler.sample_steps=200
   genzoo eval runs/clf-digits
   genzoo eval runs/vae-bmnist --split test --is-k 1,10,50,200,1000
   genzoo report runs/clf-digits
@@ -76,7 +76,9 @@ def _parser() -> argparse.ArgumentParser:
 
     s = verb("sample", help="draw samples from a trained run")
     s.add_argument("run", type=Path)
-    s.add_argument("overrides", nargs="*", help="sampler settings, e.g. sampler.steps=200")
+    s.add_argument("overrides", nargs="*", help="sample options, e.g. "
+                   "sampler.sample_steps=200 (an EBM), sampler.temperature=0.7 (a GAN, a "
+                   "flow); a wrong key lists the valid ones")
     s.add_argument("--n", type=int, default=64, help="number of samples")
     s.add_argument("--y", type=int, default=None, help="class label (conditional methods)")
     s.add_argument("--checkpoint", default="last", help="last, best or a path")
@@ -242,20 +244,11 @@ def run(argv: list[str]) -> int:
                               checkpoint=args.checkpoint, seed=args.seed)
         print(json.dumps(numbers, indent=2))
     elif args.verb == "analyze":
-        from genzoo.runs import read_run_config
+        from genzoo.analyze.base import analyze
 
-        if read_run_config(args.run).method == "gan":
-            from genzoo.analyze.gan import analyze_gan_run
-
-            numbers = analyze_gan_run(args.run, args.what, n=args.n, eps=args.eps,
-                                      checkpoint=args.checkpoint, seed=args.seed,
-                                      judge=not args.no_judge)
-        else:
-            from genzoo.analyze.jem import analyze_run
-
-            numbers = analyze_run(args.run, args.what, n=args.n, steps=args.steps,
-                                  split=args.split, ood=args.ood, checkpoint=args.checkpoint,
-                                  seed=args.seed)
+        numbers = analyze(args.run, args.what, n=args.n, steps=args.steps, eps=args.eps,
+                          split=args.split, ood=args.ood, checkpoint=args.checkpoint,
+                          seed=args.seed, judge=not args.no_judge)
         print(json.dumps(numbers, indent=2))
     elif args.verb == "compare":
         out = args.out or Path(f"runs/compare-{args.lab}")
@@ -321,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(sys.argv[1:] if argv is None else argv)
     except GenzooError as e:
-        print(f"genzoo: error: {e}", file=sys.stderr)
+        print(f"genzoo: error: {e.for_cli() if isinstance(e, UserError) else e}",
+              file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("genzoo: interrupted", file=sys.stderr)

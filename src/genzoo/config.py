@@ -98,9 +98,10 @@ class TrainConfig:
     ema_decay: float | None = param(None, "keep an exponential moving average of the weights",
                                     gt=0, lt=1)
     device: str = param("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
-    amp: bool = param(False, "automatic mixed precision: autocast the training step to "
-                      "amp_dtype (bf16 on CPU too, about 1.45x faster for the small cnn on a "
-                      "CPU with AVX512-BF16)")
+    amp: bool | Literal["auto"] = param(
+        False, "autocast the training step to amp_dtype. auto: where the device has it natively "
+        "(bf16: CUDA, CPUs with AVX512-BF16 or AMX; fp16: CUDA), decided and logged at start; "
+        "true: always (bf16 on a CPU without it is ~2.5x slower); false: never")
     amp_dtype: Literal["bf16", "fp16"] = param("bf16", "autocast dtype with amp (fp16 needs "
                                                "CUDA, where it uses a gradient scaler)")
     num_threads: int | None = param(None, "torch CPU threads", ge=1)

@@ -15,9 +15,24 @@ class GenzooError(Exception):
 
 
 class UserError(GenzooError):
-    """Bad input: a file, key, value or checkpoint the user gave. CLI exit code 2."""
+    """Bad input: a file, key, value or checkpoint the user gave. CLI exit code 2.
+
+    ``param`` names the function parameter(s) at fault (comma-separated); the message then
+    reads ``"PARAM: message"``, and the CLI names its own flags instead (``--PARAM``).
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        self.message, self.param = message, param
+        super().__init__(f"{param}: {message}" if param else message)
+
+    def for_cli(self) -> str:
+        """The message with the parameters as command-line flags (``n`` -> ``--n``)."""
+        if not self.param:
+            return str(self)
+        flags = ", ".join("--" + p.strip().replace("_", "-") for p in self.param.split(","))
+        return f"{flags}: {self.message}"
 
 
 class DataError(UserError):

@@ -34,8 +34,10 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """A binary file to write ``path``'s new content into; it replaces ``path`` on success.
 
     Example:
-        >>> with atomic_open("/tmp/x.bin") as f:
+        >>> with atomic_open("x.bin") as f:
         ...     _ = f.write(b"data")
+        >>> Path("x.bin").read_bytes()
+        b'data'
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

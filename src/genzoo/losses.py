@@ -264,3 +264,74 @@ def vf_wasserstein_distance(critic_real: Tensor, critic_fake: Tensor) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- end (VAE and GAN)
+
+
+# ----------------------------------------------------------------------------- SimSiam
+# (negative cosine similarity with a stop-gradient on the target, its symmetrised and
+# multi-crop forms and Un-Mix's mixture term; each returns a scalar, averaged over the batch.)
+def negative_cosine(p: Tensor, z: Tensor, stop_gradient: bool = True) -> Tensor:
+    """``D(p, z) = -mean_b cos(p_b, z_b)``, a scalar, for p, z (B, d); with ``stop_gradient``
+    no gradient flows into ``z``.
+
+    References:
+        Chen & He, "Exploring Simple Siamese Representation Learning", CVPR 2021, eq. (1) and
+        (3).
+    """
+    if stop_gradient:
+        z = z.detach()
+    return -F.cosine_similarity(p, z, dim=1).mean()
+
+
+def simsiam_loss(p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor,
+                 stop_gradient: bool = True) -> Tensor:
+    """The symmetrised loss ``D(p1, z2) / 2 + D(p2, z1) / 2`` (a scalar) of predictions and
+    projections (B, d) of two views; in [-1, 1], -1 exactly when every p_i points along the
+    other view's z.
+
+    References:
+        Chen & He 2021, eq. (2) (eq. (4) with the stop-gradient).
+    """
+    return (negative_cosine(p1, z2, stop_gradient) + negative_cosine(p2, z1, stop_gradient)) / 2
+
+
+def multicrop_loss(p_global: list[Tensor], z_global: list[Tensor], p_local: list[Tensor],
+                   stop_gradient: bool = True) -> Tensor:
+    """SimSiam's loss over two or more global and any number of small views (a scalar in
+    [-1, 1]): the mean of ``D(p_i, z_j)`` over the ordered pairs of different global views and
+    over every (small view, global view) pair. The targets z come from the global views only,
+    as in multi-crop; with two global views and no small ones it is :func:`simsiam_loss`.
+
+    Args:
+        p_global, z_global: predictions and projections (B, d) of the global views.
+        p_local: predictions (B, d) of the small views.
+        stop_gradient: no gradient through the targets z.
+
+    References:
+        Caron et al., "Unsupervised Learning of Visual Features by Contrasting Cluster
+        Assignments", NeurIPS 2020, section 3.2 (multi-crop).
+    """
+    terms = [negative_cosine(p, z, stop_gradient)
+             for i, p in enumerate(p_global) for j, z in enumerate(z_global) if i != j]
+    terms += [negative_cosine(p, z, stop_gradient) for p in p_local for z in z_global]
+    return torch.stack(terms).mean()
+
+
+def mixture_loss(p_mix: Tensor, z: Tensor, lam: Tensor, stop_gradient: bool = True) -> Tensor:
+    """Un-Mix's term for the predictions p_mix (B, d) of mixtures ``lam_b x_b + (1 - lam_b)
+    x_{B-1-b}`` (:func:`genzoo.data.views.image_mixtures`) with weights lam (B,):
+    ``-mean_b [lam_b cos(p_b, z_b) + (1 - lam_b) cos(p_b, z_{B-1-b})]``, a scalar in [-1, 1],
+    with the other view's projections z (B, d) as targets (no gradient into them with
+    ``stop_gradient``): a mixture predicts both sources in proportion.
+
+    References:
+        Shen et al., "Un-Mix: Rethinking Image Mixtures for Unsupervised Visual Representation
+        Learning", AAAI 2022 (the mixture branch's loss).
+    """
+    if stop_gradient:
+        z = z.detach()
+    own = F.cosine_similarity(p_mix, z, dim=1)
+    other = F.cosine_similarity(p_mix, z.flip(0), dim=1)
+    return -(lam * own + (1 - lam) * other).mean()
+
+
+# ----------------------------------------------------------------------------- end (SimSiam)

@@ -1,4 +1,4 @@
-"""Name -> object registries for methods, networks and datasets.
+"""Name -> object registries for methods, networks, datasets and analyses.
 
 A family registers itself where it is defined::
 
@@ -72,6 +72,7 @@ class Registry(Generic[T]):
 methods: Registry = Registry("method", "genzoo.models")
 nets: Registry = Registry("network", "genzoo.nets")
 datasets: Registry = Registry("dataset", "genzoo.data")
+analyses: Registry = Registry("analysis", "genzoo.analyze.catalog")
 
 
 def import_submodules(package_name: str, package_path: list[str]) -> None:

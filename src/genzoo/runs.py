@@ -8,8 +8,14 @@ training data.
 
 Example:
     >>> import genzoo
-    >>> run = genzoo.train("clf-digits", ["train.epochs=1"])   # doctest: +SKIP
-    >>> m = genzoo.load(run)                                    # doctest: +SKIP
+    >>> run = genzoo.train("clf-digits", ["train.epochs=1"], quiet=True)
+    >>> print(run)
+    runs/clf-digits
+    >>> sorted(p.name for p in run.iterdir())
+    ['checkpoints', 'config.yaml', 'metrics.jsonl']
+    >>> m = genzoo.load(run)                                    # the directory is enough
+    >>> m.name, m.training
+    ('classifier', False)
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from genzoo.errors import CheckpointError, ConfigError, UserError
 from genzoo.io import atomic_write_text
 from genzoo.models.base import Method
 from genzoo.registry import methods
-from genzoo.training import distributed
+from genzoo.training import distributed, fit, training_device
 from genzoo.training.checkpoint import load_checkpoint, seed_everything
 
 _META_KEYS = ("command",)
@@ -117,7 +123,6 @@ def train(preset: str | RunConfig, overrides: list[str] | None = None, *,
     ctx = distributed.setup()
 
     # 1. everything that can fail on user input, before the run directory is touched
-    from genzoo.training import fit, training_device
     training_device(cfg.train, ctx.local_rank)
     train_data = load_data(cfg, cfg.data.train_split, cfg.data.limit)
     val_data = None if cfg.data.val_split is None else \

@@ -111,6 +111,7 @@ def test_color_jitter_of_grey_images_changes_only_brightness_and_contrast():
         color_jitter(torch.rand(2, 2, 4, 4))
 
 
+@pytest.mark.numerics
 def test_blur_matches_a_direct_2d_gaussian_convolution():
     """One sigma for every image: the separable blur equals the 2-D kernel
     exp(-(i^2 + j^2) / (2 sigma^2)) / Z applied with reflect padding."""
@@ -156,6 +157,7 @@ def test_solarize_inverts_the_bright_pixels_only():
     assert 0.18 < changed < 0.32
 
 
+@pytest.mark.numerics
 def test_a_full_crop_at_another_size_is_bilinear_resizing():
     x = _images(c=2, size=12)
     torch.manual_seed(0)

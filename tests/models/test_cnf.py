@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 import torch
 from torch import Tensor, nn
 
@@ -60,6 +61,7 @@ def test_linear_dynamics_match_the_analytic_gaussian():
     assert torch.allclose(z0, x @ torch.linalg.inv(M).T, atol=1e-4)
 
 
+@pytest.mark.numerics
 def test_exact_trace_equals_the_jacobian_trace():
     torch.manual_seed(0)
     net = make().dynamics.net

@@ -32,6 +32,7 @@ def test_resnet_energy_has_nine_blocks_and_a_scalar_output():
         ResNetEnergyConfig().build((2,), 1)
 
 
+@pytest.mark.numerics
 def test_resnet_sum_pooling_is_mean_pooling_times_positions():
     torch.manual_seed(0)
     summed = ResNetEnergyConfig(width=4, stages=2, blocks=1, pool="sum").build((1, 8, 8), 3)
@@ -89,11 +90,12 @@ def test_conditional_sampling_from_the_buffer_stays_in_the_class():
     labels = torch.arange(10).repeat(3)
     items = (labels.float() / 10).view(-1, 1, 1, 1).expand(-1, 1, 8, 8)
     method.buffer.push(items, labels)
-    young = method.sample(30, from_buffer=True, steps=0)  # age 1 < min_age 10: fresh noise
+    # age 1 < min_age 10: fresh noise
+    young = method.sample(30, sample_init="buffer", buffer_steps=0)
     assert young.flatten(1).std(1).min() > 0.1
     method.buffer.age[:30] = 10
     y = torch.tensor([3, 3, 7, 0]).repeat(25)
-    x = method.sample(100, y=y, from_buffer=True, steps=0)  # no fresh noise (p_new is 0.05)
+    x = method.sample(100, y=y, sample_init="buffer", buffer_steps=0)  # no fresh noise (p_new 0.05)
     assert torch.allclose(x[:, 0, 0, 0], y.float() / 10)
     assert torch.allclose(x.flatten(1).std(1), torch.zeros(100))
     with pytest.raises(UserError, match="labels"):
@@ -135,7 +137,8 @@ def test_cebm_trains_samples_from_buffer_and_noise_and_resumes(tmp_path):
     run = runs / "cebm-mnist"
     method = load(run)
     assert len(method.buffer) == 32  # 4 steps x 8 negatives, restored from the checkpoint
-    for extra in (["sampler.from_buffer=true"], ["sampler.from_buffer=false", "sampler.steps=3"]):
+    for extra in (["sampler.sample_init=buffer"],
+                  ["sampler.sample_init=noise", "sampler.sample_steps=3"]):
         out = tmp_path / f"s{len(extra)}.png"
         assert main(["--quiet", "sample", str(run), "--n", "10", "--y", "4", "--out", str(out),
                      *extra]) == 0
@@ -166,7 +169,7 @@ def test_ebm_cifar10_preset_runs_on_a_synthetic_file(tmp_path, fake_cifar10_root
                  "--runs-dir", str(runs)]) == 0
     method = load(runs / "ebm-cifar10")
     assert method.buffer.x.dtype == torch.uint8 and len(method.buffer) == 24
-    x = method.sample(3, steps=2, from_buffer=False)
+    x = method.sample(3, sample_steps=2, sample_init="noise")
     assert x.shape == (3, 3, 32, 32) and x.min() >= -1 and x.max() <= 1
 
 

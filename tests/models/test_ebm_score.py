@@ -23,7 +23,7 @@ def test_a_cd_step_moves_energy_down_on_data_relative_to_negatives():
     method, data = toy("ebm-toy", "model.sampler.steps=5", "model.alpha=0")
     batch = method.prepare(data.x[:128])
     torch.manual_seed(1)
-    x_neg = method.negatives(128)
+    x_neg = method.chain.negatives(128)
     loss = method.loss(batch)  # the method's own loss on the same data, for its sign
     assert loss.metrics["cd"] == pytest.approx(loss.metrics["e_pos"] - loss.metrics["e_neg"])
 
@@ -44,13 +44,13 @@ def test_sgld_negatives_leave_parameters_alone_and_fill_the_buffer():
     method, data = toy("ebm-toy", "model.sampler.steps=3", "model.buffer_size=100")
     method.train()
     before = [p.detach().clone() for p in method.parameters()]
-    method.negatives(40)
+    method.chain.negatives(40)
     assert all(p.grad is None for p in method.parameters())
     assert all(torch.equal(a, b) for a, b in zip(before, method.parameters(), strict=True))
     assert len(method.buffer) == 40
     noise, _ = toy("ebm-toy", "model.init=noise", "model.sampler.steps=3")
     noise.train()
-    noise.negatives(40)
+    noise.chain.negatives(40)
     assert len(noise.buffer) == 0
 
 
@@ -63,6 +63,7 @@ def test_exact_sm_objective_of_the_true_gaussian_score():
     assert values.mean().item() == pytest.approx(-d / (2 * v), rel=0.01)
 
 
+@pytest.mark.numerics
 def test_exact_trace_matches_the_autograd_jacobian():
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Softplus(), torch.nn.Linear(16, 2))
@@ -92,6 +93,6 @@ def test_dsm_is_minimised_by_the_analytic_gaussian_score():
 def test_score_presets_sample_the_right_shape():
     for preset in ("sm-toy", "dsm-toy"):
         method, _ = toy(preset)
-        x = method.sample(7, **({"steps": 5} if preset == "sm-toy" else
+        x = method.sample(7, **({"sample_steps": 5} if preset == "sm-toy" else
                                 {"steps_per_level": 2}))
         assert x.shape == (7, 2) and torch.isfinite(x).all()

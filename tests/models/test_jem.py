@@ -51,7 +51,7 @@ def test_a_step_on_the_contrastive_term_lowers_data_energy_and_raises_sample_ene
     jem.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
     batch = jem.prepare(data.x[:32], data.y[:32])
     x_neg = torch.rand_like(batch.x) * 2 - 1
-    jem.negatives = lambda n, y=None: x_neg  # fixed samples
+    jem.chain.negatives = lambda n, y=None, *, training: x_neg  # fixed samples
     y = batch.y if term == "pxy" else None
     jem.train()
     contrastive = jem.loss(batch).loss - torch.nn.functional.cross_entropy(jem(batch.x), batch.y)
@@ -75,11 +75,12 @@ def test_fewer_negatives_than_data_give_the_hand_computed_loss():
     x_neg = torch.rand(5, *batch.x.shape[1:]) * 2 - 1
     calls = []
 
-    def fixed(n, y=None):
+    def fixed(n, y=None, *, training):
+        assert training
         calls.append((n, None if y is None else y.clone()))
         return x_neg
 
-    jem.negatives = fixed
+    jem.chain.negatives = fixed
     jem.train()
     loss = jem.loss(batch).loss
     assert calls[0] == (5, None) and calls[1][0] == 5
@@ -102,9 +103,9 @@ def test_sampling_never_updates_or_accumulates_into_parameters(proximal):
     jem, data = digits_jem(*extra)
     jem.train()
     before = {k: v.clone() for k, v in jem.state_dict().items()}
-    jem.negatives(8)
-    jem.negatives(8, torch.arange(8) % 10)
-    jem.sample(4, from_buffer=False)
+    jem.chain.negatives(8)
+    jem.chain.negatives(8, torch.arange(8) % 10)
+    jem.sample(4, sample_init="noise")
     assert jem.training  # the chains ran in eval mode and switched back
     for name, p in jem.named_parameters():
         assert p.grad is None, name
@@ -114,7 +115,7 @@ def test_sampling_never_updates_or_accumulates_into_parameters(proximal):
 def test_unconditional_chains_are_stored_under_the_predicted_class():
     jem, _ = digits_jem()
     jem.train()
-    x = jem.negatives(16)
+    x = jem.chain.negatives(16)
     stored, labels = jem.buffer.items(torch.arange(16))
     assert torch.allclose(stored, x)
     assert torch.equal(labels, jem(x).argmax(1))
@@ -155,11 +156,11 @@ def test_class_gaussian_fit_is_the_data_mean_and_covariance_and_draws_reproduce_
 def test_jempp_fills_its_buffer_from_class_gaussians_fitted_at_setup():
     jem, data = digits_jem(preset="jempp-mnist")
     with pytest.raises(ConfigError, match="class Gaussians"):
-        jem.negatives(4)
+        jem.chain.negatives(4)
     jem.setup(data)
     images = jem.prepare(data.x).x.flatten(1)
     assert torch.allclose(jem.gaussian.mean[3], images[data.y == 3].mean(0), atol=1e-5)
-    starts = jem._fresh(2000, torch.full((2000,), 3))
+    starts = jem.chain.fresh(2000, torch.full((2000,), 3))
     # clamping to [-1, 1] only trims the tails: the mean stays close to the class mean
     assert (starts.flatten(1).mean(0) - jem.gaussian.mean[3]).abs().mean() < 0.05
 
@@ -172,6 +173,7 @@ def test_stem_split_reproduces_the_forward_pass():
         assert torch.allclose(net.from_stem(net.stem(x)), net(x), atol=1e-6)
 
 
+@pytest.mark.numerics
 def test_proximal_sgld_without_inner_steps_is_sgld():
     energy = lambda x: 0.5 * (x**2).sum(1)  # noqa: E731
     x0 = torch.randn(64, 3)
@@ -230,7 +232,7 @@ def test_jem_refuses_no_generative_term_and_vector_data():
 def test_validation_reports_the_classifier_without_sampling():
     jem, data = digits_jem()
     jem.eval()
-    jem.negatives = None  # would fail if called
+    jem.chain.negatives = None  # would fail if called
     out = jem.loss(jem.prepare(data.x[:8], data.y[:8]))
     assert set(out.metrics) == {"ce", "acc", "e_pos"}
     assert out.loss.item() == pytest.approx(out.metrics["ce"])
@@ -259,7 +261,7 @@ def test_buffer_and_class_gaussians_are_restored_exactly_on_resume(tmp_path, pre
                                b["extra"]["class_gaussian"][key])
         method = load(straight / preset)
         assert method.gaussian is not None
-        assert method.sample(3, from_buffer=False).shape == (3, 1, 8, 8)
+        assert method.sample(3, sample_init="noise").shape == (3, 1, 8, 8)
 
 
 def test_jem_run_evaluates_as_classifier_and_generator(tmp_path):

@@ -251,7 +251,7 @@ def test_temperature_zero_samples_the_image_of_the_base_mean(info):
 
 def test_sample_overrides_are_checked():
     m = make(VECTOR)
-    with pytest.raises(UserError, match="unknown sampler setting 'steps'.*temperature"):
+    with pytest.raises(UserError, match="unknown key 'sampler.steps'.*temperature"):
         m.sample(2, steps=3)
     with pytest.raises(UserError, match="temperature"):
         m.sample(2, temperature=-1.0)
@@ -339,7 +339,7 @@ def test_toy_training_sampling_through_the_cli(tmp_path, capsys):
     assert out.is_file()
     capsys.readouterr()
     assert main(["--quiet", "sample", str(run), "sampler.steps=3"]) == 2
-    assert "unknown sampler setting 'steps'" in capsys.readouterr().err
+    assert "unknown key 'sampler.steps'" in capsys.readouterr().err
 
 
 def test_image_training_reports_bits_per_dim_and_inpaints(tmp_path, capsys):

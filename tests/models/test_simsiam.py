@@ -12,18 +12,15 @@ import torch
 from genzoo.cli import main
 from genzoo.config import build_run_config, resolve_config
 from genzoo.data.base import DatasetInfo
+from genzoo.data.views import image_mixtures
 from genzoo.errors import ConfigError
+from genzoo.losses import mixture_loss, multicrop_loss, negative_cosine, simsiam_loss
 from genzoo.models.simsiam import (
     SimSiam,
     SimSiamConfig,
     collapse_std,
     effective_rank,
-    image_mixtures,
-    mixture_loss,
-    multicrop_loss,
     nearest_neighbours,
-    negative_cosine,
-    simsiam_loss,
 )
 from genzoo.nets.conv import SmallCNNConfig
 from genzoo.nets.resnet18 import ResNet18Config
@@ -240,6 +237,7 @@ def test_mix_adds_the_mixture_term_in_training_only():
     assert "mix_cos" not in method.loss(batch).metrics
 
 
+@pytest.mark.numerics
 def test_with_an_identity_predictor_the_stop_gradient_halves_every_gradient():
     # L = -(cos(z1, sg z2) + cos(z2, sg z1)) / 2 back-propagates half of -cos(z1, z2) into
     # each z; without it both terms do. Same views (same seed): the gradients differ by 2x.
@@ -375,6 +373,7 @@ def test_resnet18_shapes_and_size():
         ResNet18Config().build((5,), 10)
 
 
+@pytest.mark.numerics
 def test_resnet18_pool_grid_averages_the_last_maps():
     """pool = g: the features are the last stage's 4x4 maps averaged over a g x g grid (here
     g = 4, the maps themselves; g = 2, 2x2 blocks); pool 1 is their global mean."""

@@ -154,7 +154,7 @@ def test_sample_shape_noise_and_range():
     torch.manual_seed(0)
     b = vae.sample(5, sample_noise=True)
     assert not torch.equal(a, b)
-    with pytest.raises(UserError, match="unknown sampler setting"):
+    with pytest.raises(UserError, match="unknown key .sampler.steps."):
         vae.sample(2, steps=3)
     with pytest.raises(UserError, match="unconditional"):
         vae.sample(2, y=torch.tensor([0, 1]))
@@ -284,6 +284,7 @@ def test_eval_is_k_rejects_bad_input(tmp_path):
 
     class ExactLikelihood:
         name = "flow"
+        capabilities = frozenset({"sample", "log_prob"})
 
         def log_prob(self, x):
             return x

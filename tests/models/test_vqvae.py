@@ -40,6 +40,7 @@ def test_quantized_values_are_codes_and_the_gradient_passes_straight_through():
     assert torch.equal(z_e.grad, w)  # d z_q / d z_e = identity
 
 
+@pytest.mark.numerics
 def test_quantizer_runs_in_float32_under_bf16_autocast():
     """Under train.amp's autocast the codes are those float32 picks: vectors far from the
     origin with two close codes, where a bf16 distance (terms ~800 rounded to ~4) would pick at

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from genzoo.config import param
-from genzoo.models.base import Batch, LossOutput, Method
+from genzoo.models.base import Batch, LossOutput, Method, NoOptions
 from genzoo.models.classifier import Classifier, ClassifierConfig
 from genzoo.nets.base import NetConfig
 from genzoo.nets.mlp import MLPConfig
@@ -34,6 +34,8 @@ class Buffered(Method):
     """Test method: energy net, persistent buffer of negatives refreshed with noise each step."""
 
     Config = BufferedConfig
+    SampleOptions = NoOptions
+    capabilities = frozenset({"sample", "energy"})
     data_range = (-1.0, 1.0)
     name = "test-buffered"
 
@@ -69,7 +71,7 @@ class Buffered(Method):
         loss = e_pos.mean() - e_neg.mean() + 0.1 * (e_pos**2 + e_neg**2).mean()
         return LossOutput(loss, {"gap": (e_neg.mean() - e_pos.mean()).item()})
 
-    def sample(self, n: int, *, y=None, **overrides) -> torch.Tensor:
+    def draw(self, n: int, y, options: NoOptions) -> torch.Tensor:
         with torch.enable_grad():
             return self._negatives(n)[0]
 

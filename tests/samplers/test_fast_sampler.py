@@ -1,4 +1,4 @@
-"""The optimized chains of BufferedLangevin (frozen weights, channels-last, in-place update and
+"""The optimized chains of LangevinChain (frozen weights, channels-last, in-place update and
 noise) follow the plain reference loop step for step; the speed options keep their contracts."""
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ def twins(*option):
 def same_seed_chains(a, b, x0, steps, seed=0):
     """The chains of ``a`` and ``b`` from ``x0``, each after seeding with ``seed``."""
     torch.manual_seed(seed)
-    first = a.langevin(x0, steps)
+    first = a.chain.run(x0, steps)
     torch.manual_seed(seed)
-    return first, b.langevin(x0, steps)
+    return first, b.chain.run(x0, steps)
 
 
 def plain_copy(jem):
@@ -68,11 +68,12 @@ def float32_convolutions():
                                                           "model.net.widen=1"])])
 @pytest.mark.parametrize("channels_last", [True, False])
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.numerics
 def test_chains_match_the_reference_loop_for_the_same_seed(preset, net, channels_last, device,
                                                            float32_convolutions):
     # an untrained net's energy gradients are ~1e-5: a large step makes them count
     jem, data = preset_method(preset, [*DIGITS, *net, "model.sampler.step_size=2000",
-                                       f"model.sampler.channels_last={channels_last}"],
+                                       f"model.runtime.channels_last={channels_last}"],
                               limit=64)
     weights = next(p for p in jem.net.parameters() if p.dim() == 4 and p.shape[1] > 1)
     assert weights.is_contiguous(memory_format=torch.channels_last) == channels_last
@@ -80,11 +81,11 @@ def test_chains_match_the_reference_loop_for_the_same_seed(preset, net, channels
     plain = plain_copy(jem).to(device)  # built before seeding: its initialization draws too
     jem.to(device)
     torch.manual_seed(3)
-    ours = jem.langevin(x0, 12)
+    ours = jem.chain.run(x0, 12)
     torch.manual_seed(3)
-    theirs = reference_loop(plain, x0, 12, 2000.0, 0.01, jem.box)
+    theirs = reference_loop(plain, x0, 12, 2000.0, 0.01, jem.chain.box)
     torch.manual_seed(3)
-    noise_only = reference_loop(plain, x0, 12, 0.0, 0.01, jem.box)
+    noise_only = reference_loop(plain, x0, 12, 0.0, 0.01, jem.chain.box)
     assert ours.is_contiguous() and ours.device.type == device
     assert (ours - noise_only).abs().mean() > 0.01  # the energy moved the chains
     torch.testing.assert_close(ours, theirs, atol=2e-5, rtol=0)
@@ -94,7 +95,7 @@ def test_chains_leave_the_weights_trainable_and_gradient_free():
     jem, data = preset_method("jem-mnist", [*DIGITS, "model.net.width=4"], limit=64)
     jem.net.head.weight.requires_grad_(False)  # a user's own frozen layer stays frozen
     jem.train()
-    jem.langevin(jem.prepare(data.x[:8]).x, 3)
+    jem.chain.run(jem.prepare(data.x[:8]).x, 3)
     assert jem.training
     flags = {name: p.requires_grad for name, p in jem.net.named_parameters()}
     assert flags.pop("head.weight") is False and all(flags.values())
@@ -122,14 +123,16 @@ def test_recorded_frames_are_copies_of_the_chain():
     assert frames[-1] is not out
 
 
+@pytest.mark.numerics
 def test_channels_last_weights_survive_a_checkpoint_round_trip():
-    jem, other, data = twins("model.sampler.channels_last=false")
+    jem, other, data = twins("model.runtime.channels_last=false")
     x = jem.prepare(data.x[:8]).x
     torch.testing.assert_close(other.energy(x), jem.energy(x), atol=1e-5, rtol=0)
 
 
+@pytest.mark.numerics
 def test_bf16_chains_stay_close_to_float32():
-    jem, fast, data = twins("model.sampler.precision=bf16")
+    jem, fast, data = twins("model.runtime.precision=bf16")
     x0 = jem.prepare(data.x[:16]).x
     exact, approx = same_seed_chains(jem, fast, x0, 5)
     assert approx.dtype == torch.float32 and torch.isfinite(approx).all()
@@ -150,17 +153,18 @@ def test_float32_chains_stay_float32_inside_an_amp_training_step():
     same.load_state_dict(jem.state_dict())
     x0 = jem.prepare(data.x[:16]).x
     torch.manual_seed(0)
-    outside = jem.langevin(x0, 4)
+    outside = jem.chain.run(x0, 4)
     torch.manual_seed(0)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        inside = same.langevin(x0, 4)
+        inside = same.chain.run(x0, 4)
     assert (outside - x0).abs().mean() > 0.02
     assert torch.equal(inside, outside)
 
 
 @pytest.mark.slow
+@pytest.mark.numerics
 def test_compiled_chains_match_eager_chains():
-    jem, comp, data = twins("model.sampler.compile=true")
+    jem, comp, data = twins("model.runtime.compile=true")
     eager, compiled = same_seed_chains(jem, comp, jem.prepare(data.x[:16]).x, 4)
     torch.testing.assert_close(compiled, eager, atol=1e-4, rtol=0)
     assert "_compiled_net" not in dict(comp.named_modules())  # not a submodule: no extra weights
@@ -168,6 +172,6 @@ def test_compiled_chains_match_eager_chains():
 
 
 def test_chains_are_the_same_with_and_without_the_kept_heap():
-    jem, other, data = twins("model.sampler.keep_heap=false")
+    jem, other, data = twins("model.runtime.keep_heap=false")
     kept, plain = same_seed_chains(jem, other, jem.prepare(data.x[:8]).x, 5, seed=5)
     assert torch.equal(kept, plain)

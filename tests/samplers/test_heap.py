@@ -31,14 +31,14 @@ import resource, sys, torch
 from genzoo.config import resolve_config
 from genzoo.data.base import DatasetInfo
 from genzoo.runs import build_method
-keep = "model.sampler.keep_heap=" + sys.argv[1]
+keep = "model.runtime.keep_heap=" + sys.argv[1]
 cfg = resolve_config("jem-cifar10", ["model.net.depth=10", "model.net.widen=1",
                                      "model.buffer_size=64", keep])
 jem = build_method(cfg, DatasetInfo("cifar10", (3, 32, 32), 10, (0, 255), "image"))
 x0 = torch.rand(64, 3, 32, 32) * 2 - 1
-jem.langevin(x0, 2)
+jem.chain.run(x0, 2)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-jem.langevin(x0, 6)
+jem.chain.run(x0, 6)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 

@@ -60,7 +60,9 @@ from genzoo.io import atomic_write_text, merge_json
 from genzoo.metrics.classification import apply_in_batches, evaluate_accuracy
 from genzoo.metrics.clustering import cluster_to_class, contingency, hungarian_accuracy
 from genzoo.runs import build_method, load, load_data, read_run_config
+from genzoo.training import fit
 from genzoo.training.checkpoint import seed_everything
+from genzoo.viz.cluster import plot_cluster_table, plot_k_sweep, plot_tsne
 
 
 @dataclass
@@ -82,10 +84,10 @@ def parse_ks(text: str) -> list[int]:
         else:
             ks = [int(v) for v in text.split(",")]
     except ValueError:
-        raise UserError(f"--ks: expected a range like 5-15 or a list like 6,8,10, got "
-                        f"{text!r}") from None
+        raise UserError(f"expected a range like 5-15 or a list like 6,8,10, got "
+                        f"{text!r}", param="ks") from None
     if not ks or min(ks) < 2:
-        raise UserError(f"--ks: every K must be at least 2, got {text!r}")
+        raise UserError(f"every K must be at least 2, got {text!r}", param="ks")
     return sorted(set(ks))
 
 
@@ -177,8 +179,6 @@ def kmeans_sweep(features: np.ndarray, labels: np.ndarray, ks: list[int], num_cl
 def train_classifier(preset: str, data: Dataset, test: Dataset, run_dir: Path, *,
                      epochs: int, seed: int, quiet: bool) -> float:
     """Train ``preset`` (a classifier) on ``data`` for ``epochs`` in ``run_dir``; test accuracy."""
-    from genzoo.training import fit
-
     cfg = resolve_config(preset, [f"train.epochs={epochs}", f"train.seed={seed}"])
     seed_everything(seed)
     method = build_method(cfg, data.info)
@@ -212,12 +212,10 @@ def cluster_run(run: Path | str, *, ks: list[int], k: int | None = None, limit: 
             accuracy from 0.632 to 0.659; on vqvae-fashion's, 15 / 30 / 60 gave 0.558 /
             0.580 / 0.597; probes of 2026-12-04, 20000 fit items).
     """
-    from genzoo.viz.cluster import plot_cluster_table, plot_k_sweep, plot_tsne
-
     run_dir = Path(run)
     cfg = read_run_config(run_dir)
     method = load(run_dir)
-    if not hasattr(method, "features"):
+    if "features" not in method.capabilities:
         raise UserError(f"genzoo cluster: method {method.name!r} has no features(x); use a "
                         "VQ-VAE or SimSiam run")
     train = load_data(cfg, cfg.data.train_split, limit)
@@ -225,11 +223,12 @@ def cluster_run(run: Path | str, *, ks: list[int], k: int | None = None, limit: 
         raise UserError(f"genzoo cluster: dataset {train.info.name!r} has no labels to "
                         "compare the clusters with")
     if k is not None and k < 2:
-        raise UserError(f"--k: expected at least 2 clusters, got {k}")
+        raise UserError(f"expected at least 2 clusters, got {k}", param="k")
     if embed not in EMBEDDINGS:
-        raise UserError(f"--embed: expected one of {', '.join(EMBEDDINGS)}, got {embed!r}")
+        raise UserError(f"expected one of {', '.join(EMBEDDINGS)}, got {embed!r}",
+                        param="embed")
     if embed == "spectral" and neighbors < 2:
-        raise UserError(f"--neighbors: expected at least 2, got {neighbors}")
+        raise UserError(f"expected at least 2, got {neighbors}", param="neighbors")
     ks = sorted(set(ks) | ({k} if k else set()))
     if classifier == "auto":
         classifier = JUDGE_PRESETS.get(train.info.name)

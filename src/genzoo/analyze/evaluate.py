@@ -23,9 +23,11 @@ from genzoo.data.transforms import from_float, to_float
 from genzoo.errors import UserError
 from genzoo.io import merge_json
 from genzoo.metrics.judge import Judge, inception_metrics, sample_scores
-from genzoo.models.base import Method, importance_sampled
+from genzoo.models.base import Method
 from genzoo.registry import datasets
 from genzoo.runs import load, load_data, read_run_config
+from genzoo.training import eval_batches
+from genzoo.viz.samples import save_samples
 
 
 def sample_run(run: Path | str, n: int = 64, *, y: int | None = None,
@@ -35,23 +37,22 @@ def sample_run(run: Path | str, n: int = 64, *, y: int | None = None,
 
     ``overrides`` are ``sampler.KEY=VALUE`` items passed to ``method.sample`` as ``KEY=VALUE``.
     """
-    from genzoo.viz.samples import save_samples
-
     if n < 1:
-        raise UserError(f"--n: expected a positive number of samples, got {n}")
+        raise UserError(f"expected a positive number of samples, got {n}", param="n")
     nested = parse_overrides(overrides or [])
     unknown = [k for k in nested if k != "sampler"]
     if unknown:
         raise UserError(f"sample overrides must start with 'sampler.', got {unknown[0]!r}")
     run_dir = Path(run)
     method = load(run_dir, checkpoint=checkpoint)
-    if not method.can_sample:
+    if "sample" not in method.capabilities:
         raise UserError(f"method {method.name!r} does not generate samples")
     labels = None
     if y is not None:
         classes = method.info.num_classes
         if not classes or not 0 <= y < classes:
-            raise UserError(f"--y: expected a class in 0..{(classes or 1) - 1}, got {y}")
+            raise UserError(f"expected a class in 0..{(classes or 1) - 1}, got {y}",
+                            param="y")
         labels = torch.full((n,), y, dtype=torch.long)
     out = out or run_dir / "samples" / f"sample-{time.strftime('%Y%m%d-%H%M%S')}.png"
     torch.manual_seed(seed)
@@ -63,7 +64,7 @@ def draw_samples(method: Method, n: int) -> tuple[Tensor, Tensor | None]:
     """``n`` samples (n, *shape) on the CPU in ``method.data_range``, in batches of 100, and
     the labels they were drawn for (``n / K`` of each class for conditional methods)."""
     k = method.info.num_classes
-    labels = torch.arange(n) % k if getattr(method, "conditional", False) and k else None
+    labels = torch.arange(n) % k if method.conditional and k else None
     chunks = []
     for start in range(0, n, 100):
         y = None if labels is None else labels[start:start + 100].to(method.device)
@@ -102,15 +103,13 @@ def importance_log_likelihood(method: Method, data: Dataset, ks: Sequence[int], 
         Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016, eq. (8)
         and section 5.2 (test log-likelihood with K = 5000).
     """
-    from genzoo.training import eval_batches
-
-    if not importance_sampled(method):
-        raise UserError(f"--is-k: method {method.name!r} has no importance-sampled "
-                        "log-likelihood (log_prob with k draws)")
+    if "importance_log_prob" not in method.capabilities:
+        raise UserError(f"method {method.name!r} has no importance-sampled "
+                        "log-likelihood (log_prob with k draws)", param="is_k")
     bad = [k for k in ks if k < 1]
     if bad or not ks:
-        raise UserError(f"--is-k: expected positive numbers of samples, got {list(ks)}")
-    conditional = getattr(method, "conditional", False)
+        raise UserError(f"expected positive numbers of samples, got {list(ks)}", param="is_k")
+    conditional = method.conditional
     name = "log_px_given_y" if conditional else "log_px"
     if seed is not None:
         torch.manual_seed(seed)
@@ -145,16 +144,14 @@ def evaluate_run(run: Path | str, *, split: str | None = None, checkpoint: str =
     the importance-sampled log-likelihood of the split for each K (see
     :func:`importance_log_likelihood`), as ``SPLIT/log_px_kK``; ``quiet`` hides its progress.
     """
-    from genzoo.training import eval_batches
-
     run_dir = Path(run)
     cfg = read_run_config(run_dir)
     split = split or cfg.data.val_split or cfg.data.train_split or \
         datasets.get(cfg.data.name).splits[0]
     data = load_data(cfg, split)
     method = load(run_dir, checkpoint=checkpoint)
-    wants_train = type(method).attach is not Method.attach or (
-        figures and type(method).figures is not Method.figures)  # only then read the train split
+    wants_figures = figures and "figures" in method.capabilities
+    wants_train = "attach" in method.capabilities or wants_figures  # only then read the train split
     train = load_data(cfg, cfg.data.train_split, cfg.data.limit) if wants_train else None
     if train is not None:
         method.attach(train)
@@ -164,7 +161,7 @@ def evaluate_run(run: Path | str, *, split: str | None = None, checkpoint: str =
     if is_k:
         numbers.update({f"{split}/{k}": v for k, v in importance_log_likelihood(
             method, data, is_k, seed=cfg.train.seed, quiet=quiet).items()})
-    if (judge or inception) and method.can_sample and method.info.kind == "image":
+    if (judge or inception) and "sample" in method.capabilities and method.info.kind == "image":
         samples, labels = draw_samples(method, num_samples)
         if judge:
             numbers.update(judge_samples(method, data, samples, labels))
@@ -172,22 +169,9 @@ def evaluate_run(run: Path | str, *, split: str | None = None, checkpoint: str =
             as_uint8 = from_float(samples, (0, 255), method.data_range)
             numbers.update(inception_metrics(as_uint8, data.x[:max(num_samples, 1000)]))
     merge_json(run_dir / "eval.json", numbers)
-    if figures and type(method).figures is not Method.figures:
+    if wants_figures:
         assert train is not None
         captions = method.figures(run_dir / "figures", train, data)
         if captions:
             merge_json(run_dir / "figures" / "captions.json", captions)
-    return numbers
-
-
-def run_analyses(jobs: dict, what: Sequence[str], run_dir: Path) -> dict[str, float]:
-    """Run the named analyses ``jobs[name]() -> (figure captions, numbers)`` in the order of
-    ``what``; captions are merged into ``RUN/figures/captions.json`` and the numbers, keyed
-    ``name/...``, into ``RUN/eval.json``. Returns the numbers."""
-    numbers: dict[str, float] = {}
-    for name in what:
-        figures, values = jobs[name]()
-        merge_json(run_dir / "figures" / "captions.json", figures)
-        numbers.update({f"{name}/{k}": v for k, v in values.items()})
-    merge_json(run_dir / "eval.json", numbers)
     return numbers

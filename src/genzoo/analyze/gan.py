@@ -34,8 +34,11 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from genzoo.analyze.base import Suite, run_analyses
+from genzoo.analyze.judges import JUDGE_PRESETS, load_judge
 from genzoo.errors import UserError
 from genzoo.metrics.judge import Judge
+from genzoo.runs import load
 from genzoo.viz._io import atomic_write_bytes, figure_png_bytes
 from genzoo.viz.grid import save_image_grid
 
@@ -160,22 +163,17 @@ def analyze_gan_run(run: Path | str, what: Sequence[str], *, n: int = 100, eps: 
         seed: seeds the latents.
         judge: score the images with the dataset's judge when one exists (may train it).
     """
-    from genzoo.analyze.evaluate import run_analyses
-    from genzoo.analyze.judges import JUDGE_PRESETS, load_judge
-    from genzoo.runs import load, read_run_config
-
     what = list(ANALYSES) if "all" in what else list(what)
     unknown = [w for w in what if w not in ANALYSES]
     if unknown:
         raise UserError(f"unknown GAN analysis {unknown[0]!r}; choose from "
                         f"{', '.join(ANALYSES)}, all")
     if n < 1 or not eps > 0:
-        raise UserError("analyze: --n and --eps must be positive")
+        raise UserError(f"expected positive numbers, got n={n}, eps={eps}", param="n, eps")
     run_dir = Path(run)
-    cfg = read_run_config(run_dir)
-    if cfg.method != "gan":
-        raise UserError(f"{run_dir} is a {cfg.method!r} run; these analyses need a GAN")
     gan = load(run_dir, checkpoint=checkpoint)
+    if "generator" not in gan.capabilities:
+        raise UserError(f"{run_dir} is a {gan.name!r} run; these analyses need a GAN")
     if gan.info.kind != "image":
         raise UserError(f"the GAN analyses draw images; {run_dir} was trained on "
                         f"{gan.info.name!r} ({gan.info.kind} data)")
@@ -190,3 +188,7 @@ def analyze_gan_run(run: Path | str, what: Sequence[str], *, n: int = 100, eps: 
         "interpolate": lambda: analyse_interpolate(gan, out, n, the_judge),
     }
     return run_analyses(jobs, what, run_dir)
+
+
+Suite(ANALYSES, "generator", analyze_gan_run,
+      ("n", "eps", "checkpoint", "seed", "judge")).register()

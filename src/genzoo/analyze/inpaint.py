@@ -33,17 +33,19 @@ from torch import Tensor
 from genzoo.data.corruptions import Corruption, corrupt, make_mask, neighbour_interpolation
 from genzoo.data.transforms import to_float
 from genzoo.errors import UserError
-from genzoo.io import atomic_write_text
+from genzoo.io import atomic_write_text, merge_json
+from genzoo.runs import load, load_data, read_run_config
 from genzoo.samplers.inpaint import Init, inpaint
 from genzoo.samplers.langevin import GradFn, energy_score
+from genzoo.viz.grid import save_image_grid
 
 
 def model_score(method) -> GradFn:
     """A trained method's score ``d log p / dx``: ``-dE/dx`` of its energy (EBMs; the marginal
     energy for conditional ones) or the gradient of its ``log_prob`` (likelihood models)."""
-    if hasattr(method, "energy"):
+    if "energy" in method.capabilities:
         return energy_score(method.energy)
-    if hasattr(method, "log_prob"):
+    if {"log_prob", "importance_log_prob"} & method.capabilities:
         return energy_score(lambda x: -method.log_prob(x))
     raise UserError(f"method {method.name!r} has neither an energy nor a log-likelihood to "
                     "inpaint with")
@@ -72,12 +74,9 @@ def inpaint_run(run: Path | str, *, n: int = 1000, split: str = "test",
     on the unknown pixels alone, for the model and the two baselines (corrupted input, neighbour
     interpolation).
     """
-    from genzoo.io import merge_json
-    from genzoo.runs import load, load_data, read_run_config
-    from genzoo.viz.grid import save_image_grid
-
     if n < 1 or steps < 0 or noise_std < 0:
-        raise UserError("inpaint: --n must be positive, --steps and --noise non-negative")
+        raise UserError(f"inpaint: expected n >= 1, steps >= 0 and noise_std >= 0, got {n}, "
+                        f"{steps}, {noise_std}")
     run_dir = Path(run)
     cfg = read_run_config(run_dir)
     method = load(run_dir, checkpoint=checkpoint)

@@ -21,8 +21,9 @@ numbers into ``RUN/eval.json`` under ``WHAT/...``:
                 test split and another dataset's (MNIST <-> Fashion-MNIST by default)
 =============== =============================================================================
 
-Chains use the run's sampler step size and noise (JEM's 1 and 0.01 for plain classifiers), the
-network in eval mode, images clamped to the data range, and only x receiving gradients.
+Chains are the run's own (:func:`langevin_chain`: a JEM++ run's proximal SGLD, its noise
+schedule; JEM's step 1 and noise 0.01 for plain classifiers), with the network in eval mode,
+images clamped to the data range, and only x receiving gradients.
 
 References:
     Grathwohl et al., "Your Classifier is Secretly an Energy Based Model and You Should Treat
@@ -41,11 +42,16 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from genzoo.analyze.base import Suite, run_analyses
+from genzoo.data import load_dataset
 from genzoo.data.base import Dataset
 from genzoo.data.transforms import to_float
 from genzoo.errors import UserError
+from genzoo.metrics.calibration import reliability
+from genzoo.metrics.ood import auroc
 from genzoo.models.jem import logit_energy
-from genzoo.samplers.langevin import energy_score, sgld_trajectory
+from genzoo.runs import load, load_data, read_run_config
+from genzoo.samplers.chain import ChainRuntime, LangevinChain, SGLDConfig
 from genzoo.samplers.replay import uniform_init
 from genzoo.viz._io import atomic_write_bytes, figure_png_bytes
 from genzoo.viz.energy import energy_histogram
@@ -67,27 +73,25 @@ def logits_of(model, x: Tensor, batch: int = 500) -> Tensor:
 energy = logit_energy  # -logsumexp f (N,), or -f[y] with labels
 
 
-def _sampler(model) -> tuple[float, float, float | None]:
-    s = getattr(model.cfg, "sampler", None)
-    if s is None:
-        return 1.0, 0.01, None
-    return s.step_size, s.noise_scale, s.clip_grad
+def langevin_chain(model) -> LangevinChain:
+    """The run's own Langevin chain (JEM; JEM++'s proximal sampler), or for a plain classifier
+    JEM's SGLD (step 1, noise 0.01) on the energy of its logits."""
+    if "langevin" in model.capabilities:
+        return model.chain
+    return LangevinChain(model.net, logit_energy, SGLDConfig(step_size=1.0, noise_scale=0.01),
+                         ChainRuntime(channels_last=False), shape=model.info.shape,
+                         box=model.data_range, clamp=model.data_range)
 
 
 def chain(model, x: Tensor, steps: int, y: Tensor | None = None, *, sign: float = 1.0,
           every: int | None = None) -> tuple[Tensor, list[Tensor]]:
-    """SGLD on E(x) (or E(x, y)) from ``x``: the final points and the states every ``every``
-    steps (t = 0 first). ``sign = -1`` climbs the energy (a negative step size)."""
-    a, s, clip = _sampler(model)
-    model.eval()
+    """The run's chain on E(x) (or E(x, y)) from ``x``: the final points and the states every
+    ``every`` steps (t = 0 first). ``sign = -1`` climbs the energy (negative step sizes)."""
     frames: list[Tensor] = []
-
-    def e(v: Tensor) -> Tensor:
-        return energy(model(v), y)
-
-    out = sgld_trajectory(energy_score(e), x.to(model.device), steps, sign * a, s,
-                          lambda t, v: frames.append(v.cpu()), every=every or max(steps, 1),
-                          clip_grad=clip, clamp=model.data_range)
+    y = None if y is None else y.to(model.device)
+    out = langevin_chain(model).run(x.to(model.device), steps, y, sign=sign,
+                                    record=lambda t, v: frames.append(v.cpu()),
+                                    every=every or max(steps, 1))
     return out.cpu(), frames
 
 
@@ -149,9 +153,9 @@ def analyse_generate(model, test: Dataset, out: Path, n: int, steps: int) -> tup
                                      f"uniform noise (class y = column), with the classifier's "
                                      f"label and confidence"}
     numbers = {"noise/self_accuracy": float((pred == y).float().mean())}
-    buffer = getattr(model, "buffer", None)
+    buffer = model.chain.buffer if "langevin" in model.capabilities else None
     if buffer is not None and len(buffer):
-        xb = model.sample(n, y=y.to(model.device), from_buffer=True).cpu()
+        xb = model.sample(n, y=y.to(model.device), sample_init="buffer").cpu()
         save_image_grid(xb, out / "generate-buffer.png", nrow=k, captions=_captions(model, xb),
                         value_range=model.data_range)
         figures["generate-buffer.png"] = ("replay-buffer draws of each class (column), refined by "
@@ -237,8 +241,6 @@ def analyse_guided(model, test: Dataset, out: Path, n: int, steps: int) -> tuple
 
 
 def analyse_calibration(model, test: Dataset, out: Path, bins: int = 15) -> tuple[dict, dict]:
-    from genzoo.metrics.calibration import reliability
-
     x = to_float(test.x, test.info.value_range, model.data_range)
     probs = torch.softmax(logits_of(model, x), 1)
     r = reliability(probs, test.y, bins)
@@ -259,8 +261,6 @@ def analyse_calibration(model, test: Dataset, out: Path, bins: int = 15) -> tupl
 
 
 def analyse_ood(model, test: Dataset, out: Path, other: Dataset) -> tuple[dict, dict]:
-    from genzoo.metrics.ood import auroc
-
     n = min(len(test), len(other))
     inside = logits_of(model, to_float(test.x[:n], test.info.value_range, model.data_range))
     outside = logits_of(model, to_float(other.x[:n], other.info.value_range, model.data_range))
@@ -281,20 +281,18 @@ def analyze_run(run: Path | str, what: Sequence[str], *, n: int = 100, steps: in
     """Run the analyses ``what`` (names from :data:`ANALYSES`, or ``all``) on a classifier or
     JEM run; figures go to ``RUN/figures/`` and numbers to ``RUN/eval.json``; returns the
     numbers."""
-    from genzoo.analyze.evaluate import run_analyses
-    from genzoo.runs import load, load_data, read_run_config
-
     what = list(ANALYSES) if "all" in what else list(what)
     unknown = [w for w in what if w not in ANALYSES]
     if unknown:
         raise UserError(f"unknown analysis {unknown[0]!r}; choose from {', '.join(ANALYSES)}, all")
     if n < 1 or steps < 1:
-        raise UserError("analyze: --n and --steps must be positive")
+        raise UserError(f"expected positive numbers, got n={n}, steps={steps}",
+                        param="n, steps")
     run_dir = Path(run)
     cfg = read_run_config(run_dir)
     model = load(run_dir, checkpoint=checkpoint)
-    if cfg.method not in ("classifier", "jem") or model.info.kind != "image":
-        raise UserError(f"analyze needs a classifier or jem run on images; {run_dir} is "
+    if "logits" not in model.capabilities or model.info.kind != "image":
+        raise UserError(f"these analyses need a classifier's logits on images; {run_dir} is "
                         f"{cfg.method!r} on {model.info.name!r}")
     torch.manual_seed(seed)
     test = load_data(cfg, split)
@@ -317,10 +315,12 @@ def analyze_run(run: Path | str, what: Sequence[str], *, n: int = 100, steps: in
 
 
 def _ood_data(cfg, model, name: str | None, split: str) -> Dataset:
-    from genzoo.data import load_dataset
-
     name = name or OOD_PAIRS.get(model.info.name)
     if name is None:
         raise UserError(f"ood: pass --ood DATASET (no default partner for {model.info.name!r})")
     return load_dataset(name, split, root=cfg.data.root, verify=cfg.data.verify,
                         download=cfg.data.download)
+
+
+Suite(ANALYSES, "logits", analyze_run,
+      ("n", "steps", "split", "ood", "checkpoint", "seed")).register()

@@ -4,12 +4,15 @@ Judges live in ``$GENZOO_JUDGES``, else ``$GENZOO_DATA/judges`` when that folder
 else ``~/.cache/genzoo/judges``: ``<dataset>.pt`` (a genzoo checkpoint) and ``<dataset>.json``
 (preset, test accuracy, training time). A missing judge is trained from its preset (seeded, so
 the same judge comes back on any machine) the first time it is needed, and again when the preset
-has changed since the cached one was trained.
+has changed since the cached one was trained: ``load_judge("mnist")`` trains clf-mnist the
+first time (minutes on a CPU). A judge trained with ``overrides`` (e.g. a smaller budget) is
+returned but never cached.
 
 Example:
     >>> from genzoo.analyze.judges import load_judge
-    >>> judge = load_judge("mnist")          # trains clf-mnist once (minutes on a CPU)
-    ...                                                                   # doctest: +SKIP
+    >>> judge = load_judge("digits", overrides=["train.epochs=1"])   # trained now, not cached
+    >>> judge.info.name, judge.info.shape
+    ('digits', (1, 8, 8))
 """
 
 from __future__ import annotations

@@ -8,9 +8,17 @@ above and below it in its column: for the even-rows corruption, the mean of the 
 rows, the baseline an inpainting model has to beat.
 
 Example:
+    >>> x = torch.rand(4, 1, 28, 28) * 2 - 1                       # images in [-1, 1]
     >>> known = make_mask("even-rows", (1, 28, 28))
-    >>> x_c = corrupt(x, known, noise_std=0.5, value_range=(-1.0, 1.0))   # doctest: +SKIP
-    >>> baseline = neighbour_interpolation(x_c, known)                    # doctest: +SKIP
+    >>> known[0, :4, 0]                                            # rows 0, 2, ... unknown
+    tensor([False,  True, False,  True])
+    >>> x_c = corrupt(x, known, noise_std=0.5, value_range=(-1.0, 1.0))
+    >>> torch.equal(x_c[:, known], x[:, known])                    # known pixels untouched
+    True
+    >>> baseline = neighbour_interpolation(x_c, known)
+    >>> mean_of_neighbours = (x[:, :, 1] + x[:, :, 3]) / 2          # rows above and below row 2
+    >>> torch.allclose(baseline[:, :, 2], mean_of_neighbours)
+    True
 """
 
 from __future__ import annotations

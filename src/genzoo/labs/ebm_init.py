@@ -31,10 +31,14 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from genzoo.analyze.evaluate import evaluate_run
 from genzoo.config import resolve_config
 from genzoo.errors import UserError
 from genzoo.io import atomic_write_text
 from genzoo.labs.variants import check_variants, last_train_record, train_variants
+from genzoo.viz import Section, write_report
+from genzoo.viz.report_sections import fixed_decimals as fx
+from genzoo.viz.report_sections import table_html
 
 # variant -> overrides; the schedule anneals the per-step noise from 5x to 1/5 of the preset's
 SCHEDULE = ["model.sampler.noise_schedule=geometric"]
@@ -84,11 +88,6 @@ def compare_ebm_init(out_dir: Path | str, *, preset: str = "ebm-mnist",
         resume: continue the runs already in ``out_dir/runs`` (see
             :func:`genzoo.labs.variants.train_variants`) instead of training new ones.
     """
-    from genzoo.analyze.evaluate import evaluate_run
-    from genzoo.viz import Section, write_report
-    from genzoo.viz.report_sections import fixed_decimals as fx
-    from genzoo.viz.report_sections import table_html
-
     check_variants(variants, VARIANTS)
     configs = {v: _variant_config(preset, overrides, v) for v in variants}  # fail early
     out = Path(out_dir)

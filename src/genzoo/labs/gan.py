@@ -26,18 +26,21 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
+from genzoo.analyze.evaluate import evaluate_run
+from genzoo.analyze.gan import ANALYSES, analyze_gan_run
 from genzoo.config import resolve_config
 from genzoo.errors import UserError
-from genzoo.io import atomic_write_text
+from genzoo.io import atomic_write_text, read_metrics
 from genzoo.labs.variants import seconds_per_epoch, train_variants
+from genzoo.viz import Section, write_report
+from genzoo.viz.report_sections import fixed_decimals as fx
+from genzoo.viz.report_sections import table_html
 
 DEFAULT_PRESETS = ("gan-hoda", "wgan-hoda")
 
 
 def stability(run: Path) -> dict[str, float]:
     """Stability numbers of a GAN run from its training log (see the module docstring)."""
-    from genzoo.io import read_metrics
-
     rows = [r for r in read_metrics(run) if r.get("split") == "train"]
     late = rows[len(rows) // 2:]
     numbers: dict[str, float] = {"restarts": float(rows[-1].get("restarts", 0)) if rows else 0.0}
@@ -66,12 +69,6 @@ def compare_gans(out_dir: Path | str, *, presets: Sequence[str] = DEFAULT_PRESET
         resume: continue the runs already in ``out_dir/runs`` (see
             :func:`genzoo.labs.variants.train_variants`) instead of training new ones.
     """
-    from genzoo.analyze.evaluate import evaluate_run
-    from genzoo.analyze.gan import ANALYSES, analyze_gan_run
-    from genzoo.viz import Section, write_report
-    from genzoo.viz.report_sections import fixed_decimals as fx
-    from genzoo.viz.report_sections import table_html
-
     if not presets:
         raise UserError("compare gan: name at least one preset")
     configs = {p: resolve_config(p, list(overrides)) for p in presets}  # fail early

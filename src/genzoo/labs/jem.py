@@ -30,6 +30,8 @@ from pathlib import Path
 
 import torch
 
+from genzoo.analyze.evaluate import evaluate_run, judge_samples
+from genzoo.analyze.jem import ANALYSES, analyze_run, chain, uniform_images
 from genzoo.config import build_run_config, resolve_config
 from genzoo.errors import UserError
 from genzoo.io import atomic_write_text
@@ -39,6 +41,10 @@ from genzoo.labs.variants import (
     seconds_per_epoch,
     train_variants,
 )
+from genzoo.runs import load, load_data, read_run_config
+from genzoo.viz import Section, write_report
+from genzoo.viz.report_sections import fixed_decimals as fx
+from genzoo.viz.report_sections import table_html
 
 #: JEM++'s sampler on top of a JEM preset (the jempp-* presets are exactly this).
 JEMPP = ["model.start=class-gaussian", "model.sampler.steps=7", "model.sampler.noise_scale=0.0",
@@ -66,10 +72,6 @@ def variant_config(preset: str, overrides: Sequence[str], variant: str):
 
 def _classifier_samples(run: Path, n: int, steps: int) -> dict[str, float]:
     """Judge scores of class-conditional SGLD chains from noise on a plain classifier."""
-    from genzoo.analyze.evaluate import judge_samples
-    from genzoo.analyze.jem import chain, uniform_images
-    from genzoo.runs import load, load_data, read_run_config
-
     model = load(run)
     k = model.info.num_classes
     labels = torch.arange(n) % k
@@ -94,12 +96,6 @@ def compare_jem(out_dir: Path | str, *, preset: str = "jem-mnist", overrides: Se
         resume: continue the runs already in ``out_dir/runs`` (see
             :func:`genzoo.labs.variants.train_variants`) instead of training new ones.
     """
-    from genzoo.analyze.evaluate import evaluate_run
-    from genzoo.analyze.jem import ANALYSES, analyze_run
-    from genzoo.viz import Section, write_report
-    from genzoo.viz.report_sections import fixed_decimals as fx
-    from genzoo.viz.report_sections import table_html
-
     check_variants(variants, VARIANTS)
     configs = {v: variant_config(preset, overrides, v) for v in variants}  # fail early
     out = Path(out_dir)

@@ -32,17 +32,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
 from genzoo.config import DataConfig, build_run_config, preset_names, resolve_config
 from genzoo.data import load_dataset, sample_toy
 from genzoo.errors import UserError
 from genzoo.io import atomic_write_text
+from genzoo.labs.toy2d_report import (
+    CONTOUR_LEVELS,
+    density_figure,
+    samples_figure,
+    write_report_page,
+)
 from genzoo.metrics.kde import bhattacharyya, grid_bounds, kde_log_likelihood
-from genzoo.models.base import importance_sampled
 from genzoo.runs import load, train
-from genzoo.viz._io import atomic_write_bytes, figure_png_bytes
-from genzoo.viz.scatter import grid_log_density, relative_density
+from genzoo.viz.scatter import grid_log_density
 
 SEED_DATASETS = ("spiral", "pinwheel", "checkerboard", "gmm-ring")
 FAMILIES = ("ebm", "sm", "dsm", "vae", "ddpm", "cnf", "realnvp", "gan")
@@ -112,7 +115,7 @@ def _score(family: str, samples: np.ndarray, holdout: np.ndarray, truth: np.ndar
 
 
 def _exact_ll(method, holdout: np.ndarray) -> float | None:
-    if not hasattr(method, "log_prob"):
+    if not {"log_prob", "importance_log_prob"} & method.capabilities:
         return None
     with torch.no_grad():
         x = torch.as_tensor(holdout, dtype=torch.float32, device=method.device)
@@ -124,10 +127,11 @@ def log_density_fn(method) -> Callable[[torch.Tensor], torch.Tensor] | None:
     ``log_prob`` (exact for the CNF and RealNVP; importance-sampled with K = ``DENSITY_K`` for
     the VAE) or minus its energy (EBM); None for families that only sample (GAN, DDPM) or model
     the score (SM, DSM)."""
-    if hasattr(method, "log_prob"):
-        fn = (partial(method.log_prob, k=DENSITY_K) if importance_sampled(method)
-              else method.log_prob)
-    elif hasattr(method, "energy"):
+    if "log_prob" in method.capabilities:
+        fn = method.log_prob
+    elif "importance_log_prob" in method.capabilities:
+        fn = partial(method.log_prob, k=DENSITY_K)
+    elif "energy" in method.capabilities:
         def fn(x: torch.Tensor) -> torch.Tensor:
             return -method.energy(x)
     else:
@@ -220,16 +224,16 @@ def compare_toy2d(out_dir: Path | str, *, models: Sequence[str] | None = None,
                   f"(reference {ref.kde_ll:.3f})  BC {row.bc:.3f}  "
                   f"{row.train_seconds:5.1f} s", flush=True)
     _write_results(out, results, protocol)
-    figures = [(_figure(out / "samples.png", results, protocol),
+    figures = [(samples_figure(out / "samples.png", results, protocol),
                 "rows: datasets, columns: families; black lines: model density contours at "
                 + ", ".join(f"{c:g}" for c in CONTOUR_LEVELS) + " of its peak")]
-    density = _density_figure(out / "densities.png", results, protocol)
+    density = density_figure(out / "densities.png", results, protocol)
     if density is not None:
         figures.append((density, "model densities relative to their peak, true samples in "
                         f"white (VAE: importance-sampled, K = {DENSITY_K}; EBM: exp(-E), which "
                         "is flatter than its samples: those come from short-run, low-noise "
                         "Langevin chains)"))
-    return _report(out, results, protocol, figures)
+    return write_report_page(out, results, protocol, figures)
 
 
 @dataclass
@@ -301,109 +305,3 @@ def _write_results(out: Path, results: list[DatasetResult], p: Protocol) -> None
         r.dataset: {"reference": asdict(r.reference), "families": [asdict(x) for x in r.rows]}
         for r in results}}
     atomic_write_text(out / "results.json", json.dumps(payload, indent=2, allow_nan=True))
-
-
-CONTOUR_LEVELS = (0.05, 0.25, 0.5, 0.75)  # fractions of a model density's peak
-
-
-def _grid_axes(bounds: tuple[float, float, float, float], shape: tuple[int, ...]
-               ) -> tuple[np.ndarray, np.ndarray]:
-    x0, x1, y0, y1 = bounds
-    return np.linspace(x0, x1, shape[1]), np.linspace(y0, y1, shape[0])
-
-
-def _panel(ax, bounds: tuple[float, float, float, float], title: str | None,
-           ylabel: str | None) -> None:
-    ax.set_xlim(bounds[0], bounds[1])
-    ax.set_ylim(bounds[2], bounds[3])
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=9)
-    if ylabel:
-        ax.set_ylabel(ylabel, fontsize=9)
-
-
-def _figure(path: Path, results: list[DatasetResult], p: Protocol, shown: int = 600) -> Path:
-    """Datasets x families: model samples (orange) over true samples (blue), with the model's
-    density contours (at ``CONTOUR_LEVELS`` of its peak) where the family has a density."""
-    families = [row.family for row in results[0].rows] if results else []
-    rows, cols = len(results), len(families) + 1
-    fig = Figure(figsize=(2.2 * cols, 2.2 * rows), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False))
-    for i, result in enumerate(results):
-        truth = result.data[:shown]
-        bounds = grid_bounds(result.data, p.grid_margin)
-        for j, name in enumerate(["data", *families]):
-            ax = axes[i, j]
-            ax.scatter(truth[:, 0], truth[:, 1], s=1, c="C0", alpha=0.4, rasterized=True)
-            if name != "data":
-                pts = result.samples[name][:shown]
-                pts = pts[np.isfinite(pts).all(axis=1)]
-                ax.scatter(pts[:, 0], pts[:, 1], s=1, c="C1", alpha=0.6, rasterized=True)
-            if name in result.densities:
-                density = relative_density(result.densities[name])
-                if density.max() > density.min():
-                    ax.contour(*_grid_axes(bounds, density.shape), density,
-                               levels=list(CONTOUR_LEVELS), colors="k", linewidths=0.5,
-                               alpha=0.7)
-            _panel(ax, bounds, name if i == 0 else None, result.dataset if j == 0 else None)
-    return atomic_write_bytes(path, figure_png_bytes(fig, dpi=110))
-
-
-def _density_figure(path: Path, results: list[DatasetResult], p: Protocol) -> Path | None:
-    """Datasets x density families: each model's density relative to its peak (EBM: exp(-E),
-    unnormalised), with the true samples in white; None when no family has a density."""
-    families = [row.family for row in results[0].rows
-                if any(row.family in r.densities for r in results)] if results else []
-    if not families:
-        return None
-    fig = Figure(figsize=(2.2 * len(families), 2.2 * len(results)), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(len(results), len(families), squeeze=False))
-    for i, result in enumerate(results):
-        bounds = grid_bounds(result.data, p.grid_margin)
-        for j, name in enumerate(families):
-            ax = axes[i, j]
-            if name in result.densities:
-                ax.imshow(relative_density(result.densities[name]), origin="lower",
-                          extent=bounds, cmap="viridis", aspect="auto")
-            truth = result.data[:300]
-            ax.scatter(truth[:, 0], truth[:, 1], s=0.5, c="white", alpha=0.5, rasterized=True)
-            _panel(ax, bounds, name if i == 0 else None, result.dataset if j == 0 else None)
-    return atomic_write_bytes(path, figure_png_bytes(fig, dpi=110))
-
-
-def _report(out: Path, results: list[DatasetResult], p: Protocol,
-            figures: list[tuple[Path, str]]) -> Path:
-    from genzoo.viz import Section, write_report
-    from genzoo.viz.report_sections import fixed_decimals as fx
-    from genzoo.viz.report_sections import image_from_file, table_html
-
-    protocol = (
-        f"<p>Each family trains its <code>&lt;family&gt;-toy</code> preset on {p.n_train} "
-        f"points of each dataset (seed {p.seed}); {p.n_holdout} hold-out points come from an "
-        f"independent stream. Every model draws N = {p.n_samples} samples. <b>KDE-LL</b>: mean "
-        f"log-density of the hold-out points under a Gaussian KDE of the samples "
-        f"(scipy <code>gaussian_kde</code>, bandwidth rule '{p.bandwidth}'). <b>BC / BD</b>: "
-        f"Bhattacharyya coefficient and distance (-ln BC) between KDEs of the samples and of N "
-        f"fresh true samples, on a {p.grid_resolution}x{p.grid_resolution} grid over the "
-        f"data's extent plus {p.grid_margin:.0%} margins. <b>exact LL</b>: mean hold-out "
-        f"log-likelihood where the family has one (CNF and RealNVP exact; VAE importance-"
-        f"sampled). The <b>reference</b> row is the same metrics for N fresh samples of the true "
-        f"generator: the limit no model can beat by more than noise.</p>")
-    sections = [Section("Protocol", protocol),
-                Section("Samples (orange) over data (blue)", "",
-                        [image_from_file(path, caption) for path, caption in figures[:1]])]
-    if len(figures) > 1:
-        sections.append(Section("Model densities", "",
-                                [image_from_file(path, caption) for path, caption in figures[1:]]))
-    header = ["family", "KDE-LL", "gap to reference", "BC", "BD", "exact LL", "train s",
-              "non-finite"]
-    for r in results:
-        rows = [[x.family, fx(x.kde_ll), fx(r.reference.kde_ll - x.kde_ll), fx(x.bc), fx(x.bd),
-                 fx(x.exact_ll), fx(x.train_seconds, 1), x.non_finite]
-                for x in [r.reference, *r.rows]]
-        sections.append(Section(f"{r.dataset}", table_html(header, rows)))
-    runs = [out / row.run for r in results for row in r.rows]
-    return write_report(runs, out / "report.html", title="genzoo toy-2-D comparison",
-                        lead_sections=sections)

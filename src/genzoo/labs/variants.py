@@ -7,6 +7,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from genzoo.errors import UserError
+from genzoo.io import read_metrics
+from genzoo.runs import read_run_config, train
 
 
 def check_variants(variants: Sequence[str], known: Sequence[str]) -> None:
@@ -27,8 +29,6 @@ def train_variants(configs: dict, out: Path, command: str, quiet: bool,
     a run saved with a different config is refused (UserError), so a study never mixes
     variants trained under different settings.
     """
-    from genzoo.runs import read_run_config, train
-
     if resume:  # check every variant before any training starts
         for cfg in configs.values():
             if (out / "runs" / cfg.name / "config.yaml").is_file():
@@ -57,8 +57,6 @@ def _check_same_config(saved, cfg, run: Path) -> None:
 
 def last_train_record(run: Path) -> dict:
     """The last ``split: train`` line of a run's metrics ({} when there is none)."""
-    from genzoo.io import read_metrics
-
     train = [r for r in read_metrics(run) if r.get("split") == "train"]
     return train[-1] if train else {}
 

@@ -1,8 +1,16 @@
 """Classifier numbers: predictions over a dataset, accuracy, confusion matrix.
 
 Example:
-    >>> acc = evaluate_accuracy(genzoo.load("runs/clf-mnist"), load_dataset("mnist", "test"))
-    ...                                                                   # doctest: +SKIP
+    >>> from genzoo.data import load_dataset
+    >>> clf = genzoo.load(genzoo.train("clf-digits", ["train.epochs=1"], quiet=True))
+    >>> test = load_dataset("digits", "test")
+    >>> acc = evaluate_accuracy(clf, test)                      # top-1 accuracy in [0, 1]
+    >>> predicted = predict_logits(clf, test).argmax(1)
+    >>> table = confusion_matrix(predicted, test.y, num_classes=10)
+    >>> table.shape, table.sum().item()                         # all 359 test items
+    (torch.Size([10, 10]), 359)
+    >>> round(acc * 359) == table.trace().item()               # the correct ones: the diagonal
+    True
 """
 
 from __future__ import annotations

@@ -17,8 +17,15 @@ References:
     Equilibrium", NeurIPS 2017 (the Fréchet distance, eq. 6).
 
 Example:
-    >>> judge = genzoo.analyze.judges.load_judge("mnist")                        # doctest: +SKIP
-    >>> judge_accuracy(judge, samples, labels, value_range=(-1.0, 1.0))  # doctest: +SKIP
+    >>> from genzoo.analyze.judges import load_judge
+    >>> from genzoo.data import load_dataset
+    >>> judge = load_judge("digits", overrides=["train.epochs=1"])   # a quick, uncached judge
+    >>> test = load_dataset("digits", "test")                        # uint8 in [0, 16]
+    >>> samples, labels = test.x[:100] / 8 - 1, test.y[:100]         # stand-ins, in [-1, 1]
+    >>> acc = judge_accuracy(judge, samples, labels, value_range=(-1.0, 1.0))
+    >>> scores = sample_scores(judge, samples, test.x / 16, (-1.0, 1.0), labels)
+    >>> scores["judge/accuracy"] == acc, scores["judge/class_entropy_max"] == math.log(10)
+    (True, True)
 """
 
 from __future__ import annotations

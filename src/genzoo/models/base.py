@@ -7,7 +7,6 @@ step by default; GANs override it to step several optimizers) and never needs to
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,34 +16,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from genzoo.config import from_dict, param
 from genzoo.data.base import Dataset, DatasetInfo
 from genzoo.data.transforms import to_float
 from genzoo.errors import UserError
 
 if TYPE_CHECKING:
     from genzoo.training.optim import Optimizers
-
-
-def sampling_temperature(overrides: dict[str, Any], default: float, method: str) -> float:
-    """The latent temperature T >= 0 of a ``sample`` call: ``overrides["temperature"]`` or
-    ``default``; a UserError for any other override key or a value that is not a number >= 0.
-
-    Latents are drawn from N(0, T^2 I): T < 1 trades diversity for typical-looking samples
-    (Kingma & Dhariwal, "Glow", NeurIPS 2018, section 5; the truncation of Brock et al.,
-    "Large Scale GAN Training...", ICLR 2019, section 3.1, is the hard-threshold variant).
-    """
-    unknown = [key for key in overrides if key != "temperature"]
-    if unknown:
-        raise UserError(f"unknown sampler setting {unknown[0]!r} for method {method!r}; "
-                        "valid: temperature")
-    value = overrides.get("temperature", default)
-    try:
-        temperature = float(value)
-    except (TypeError, ValueError):
-        temperature = -1.0
-    if not temperature >= 0:
-        raise UserError(f"sampler.temperature: expected a number >= 0, got {value!r}")
-    return temperature
 
 
 def class_labels(y: Tensor, n: int, num_classes: int, device: torch.device) -> Tensor:
@@ -56,10 +34,39 @@ def class_labels(y: Tensor, n: int, num_classes: int, device: torch.device) -> T
     return y
 
 
-def importance_sampled(method: object) -> bool:
-    """Whether ``method.log_prob`` is an importance-sampled estimate taking ``k`` draws (VAEs)."""
-    log_prob = getattr(method, "log_prob", None)
-    return log_prob is not None and "k" in inspect.signature(log_prob).parameters
+#: What a family can do beyond ``loss``, declared in ``Method.capabilities`` and checked against
+#: what it implements by the contract test. Analyses name the capabilities they need.
+CAPABILITIES: dict[str, str] = {
+    "sample": "draw(n, y, options) generates; sample(n, y=None, **options) validates and calls it",
+    "log_prob": "log_prob(x) (B,): the exact log-likelihood (flows, CNFs)",
+    "importance_log_prob": "log_prob(x, k=K) (B,): an importance-sampled estimate with K draws",
+    "energy": "energy(x, y=None) (B,): an energy, E(x, y) with labels",
+    "logits": "forward(x) -> class logits f(x) (B, K)",
+    "features": "features(x) (B, D): a representation of inputs",
+    "codes": "encode(x) (B, ...): discrete code indices (VQ-VAE)",
+    "generator": "latents(n) and generate(z, y=None): a latent-variable generator (GANs)",
+    "langevin": "chain: a LangevinChain on the method's energy (EBMs, JEM)",
+    "figures": "figures(out_dir, train, test): the family's own figures",
+    "attach": "attach(train): evaluation needs the training split itself (kNN monitors)",
+}
+
+
+@dataclass
+class NoOptions:
+    """``sample()`` of a family that takes no options."""
+
+
+@dataclass
+class TemperatureOptions:
+    """``sample()`` options of latent-variable samplers: ``temperature`` T.
+
+    Latents are drawn from N(0, T^2 I): T < 1 trades diversity for typical-looking samples
+    (Kingma & Dhariwal, "Glow", NeurIPS 2018, section 5; the truncation of Brock et al.,
+    "Large Scale GAN Training...", ICLR 2019, section 3.1, is the hard-threshold variant).
+    """
+
+    temperature: float | None = param(None, "std T of the latent Gaussian (None: "
+                                      "model.temperature)", ge=0)
 
 
 @dataclass
@@ -94,6 +101,13 @@ class Method(nn.Module):
     Config: ClassVar[type]
     data_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     name: ClassVar[str] = ""
+    #: the names of :data:`CAPABILITIES` this family implements
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: the dataclass of ``sample()``'s options (validated by the config system; a field left
+    #: None means the run's own setting); None for families that do not sample
+    SampleOptions: ClassVar[type | None] = None
+    #: classes the method is conditioned on (None: unconditional)
+    num_classes: int | None = None
 
     def __init__(self, cfg: Any, info: DatasetInfo) -> None:
         super().__init__()
@@ -106,13 +120,59 @@ class Method(nn.Module):
     def loss(self, batch: Batch) -> LossOutput:
         raise NotImplementedError
 
-    def sample(self, n: int, *, y: Tensor | None = None, **overrides: Any) -> Tensor:
-        """``n`` samples (n, *info.shape) in ``data_range``; ``y`` for conditional methods."""
-        raise UserError(f"method {self.name!r} does not generate samples")
+    def sample(self, n: int, *, y: Tensor | None = None, **options: Any) -> Tensor:
+        """``n`` samples (n, *info.shape) in ``data_range``.
+
+        Args:
+            n: number of samples (>= 1).
+            y: labels (n,) of a conditional method (uniform classes when None); an
+                unconditional method takes none (see :meth:`labels`).
+            options: the family's :attr:`SampleOptions` keys; an unknown key or a bad value is
+                a UserError naming the valid keys or what was expected.
+        """
+        if self.SampleOptions is None:
+            raise UserError(f"method {self.name!r} does not generate samples")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise UserError(f"n: expected a positive number of samples, got {n!r}")
+        opts = self.sample_options(**options)
+        if y is not None:
+            self.labels(n, y)  # bad labels fail before anything is drawn
+        return self.draw(n, y, opts)
+
+    def sample_options(self, **options: Any) -> Any:
+        """``options`` as a :attr:`SampleOptions` instance, validated like a config section."""
+        if self.SampleOptions is None:
+            raise UserError(f"method {self.name!r} does not generate samples")
+        return from_dict(self.SampleOptions, options, "sampler")
+
+    def draw(self, n: int, y: Tensor | None, options: Any) -> Tensor:
+        """The family's sampler, called by :meth:`sample` with validated ``options``; labels
+        ``y`` are the caller's (None or valid), turned into classes by :meth:`labels`."""
+        raise NotImplementedError
 
     @property
-    def can_sample(self) -> bool:
-        return type(self).sample is not Method.sample
+    def conditional(self) -> bool:
+        """Whether samples (and the loss) are conditioned on class labels."""
+        return self.num_classes is not None
+
+    def labels(self, n: int, y: Tensor | None = None, *, required: bool = False
+               ) -> Tensor | None:
+        """The one label rule of every family: ``y`` as (n,) int64 classes on the device.
+
+        A conditional method draws uniform classes when ``y`` is None (a UserError instead
+        with ``required``, e.g. a training batch without labels); an unconditional one returns
+        None and refuses labels (UserError); labels must be ``n`` classes in range.
+        """
+        if self.num_classes is None:
+            if y is not None:
+                raise UserError(f"method {self.name!r} is unconditional: it takes no labels")
+            return None
+        if y is None:
+            if required:
+                raise UserError(f"the conditional {self.name!r} needs labels y (it trains on "
+                                "labelled data)")
+            return torch.randint(self.num_classes, (n,), device=self.device)
+        return class_labels(y, n, self.num_classes, self.device)
 
     # -------------------------------------------------------------- training hooks
     def setup(self, train: Dataset) -> None:

@@ -9,9 +9,12 @@ References:
 
 Example:
     >>> import genzoo
-    >>> run = genzoo.train("clf-digits", ["train.epochs=3"])      # doctest: +SKIP
-    >>> clf = genzoo.load(run)                                     # doctest: +SKIP
-    >>> logits = clf(clf.prepare(x_uint8).x)                       # doctest: +SKIP
+    >>> from genzoo.data import load_dataset
+    >>> run = genzoo.train("clf-digits", ["train.epochs=1"], quiet=True)
+    >>> clf = genzoo.load(run)
+    >>> x_uint8 = load_dataset("digits", "test").x[:5]      # stored items, uint8 (5, 1, 8, 8)
+    >>> clf(clf.prepare(x_uint8).x).shape                   # logits
+    torch.Size([5, 10])
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class Classifier(Method):
     """Logits f(x) (B, K) from a backbone; loss CE(f(aug(x) + sigma * eps), y)."""
 
     Config = ClassifierConfig
+    capabilities = frozenset({"logits", "features", "figures"})
     data_range = (-1.0, 1.0)
     name = "classifier"
 

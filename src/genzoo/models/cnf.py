@@ -35,9 +35,11 @@ References:
 
 Example:
     >>> import genzoo
-    >>> run = genzoo.train("cnf-toy", ["train.steps=300"])   # doctest: +SKIP
-    >>> m = genzoo.load(run)                                 # doctest: +SKIP
-    >>> x = m.sample(1000); log_p = m.log_prob(x)            # doctest: +SKIP
+    >>> run = genzoo.train("cnf-toy", ["train.steps=5"], quiet=True)   # 5 of 600 steps
+    >>> m = genzoo.load(run)
+    >>> x = m.sample(100); log_p = m.log_prob(x)             # ODE forwards, then backwards
+    >>> x.shape, log_p.shape
+    (torch.Size([100, 2]), torch.Size([100]))
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ from torchdiffeq import odeint, odeint_adjoint
 
 from genzoo.config import param
 from genzoo.data.base import DatasetInfo
-from genzoo.errors import ConfigError, UserError
-from genzoo.models.base import Batch, LossOutput, Method
+from genzoo.errors import ConfigError
+from genzoo.models.base import Batch, LossOutput, Method, NoOptions
 from genzoo.nets.base import NetConfig
 from genzoo.nets.cond_mlp import CondMLPConfig
 from genzoo.registry import methods
@@ -132,6 +134,8 @@ class CNF(Method):
 
     Config = CNFConfig
     data_range = (-1.0, 1.0)
+    capabilities = frozenset({"sample", "log_prob"})
+    SampleOptions = NoOptions
     name = "cnf"
 
     def __init__(self, cfg: CNFConfig, info: DatasetInfo) -> None:
@@ -195,15 +199,8 @@ class CNF(Method):
         return LossOutput(nll, {"nll": nll.item(), "nfe": float(self.dynamics.nfe)})
 
     @torch.no_grad()
-    def sample(self, n: int, *, y: Tensor | None = None, **overrides: Any) -> Tensor:
-        """``n`` samples (n, *info.shape): base draws integrated from t = 0 to T.
-
-        Args:
-            n: number of samples.
-            y: unused (unconditional).
-            overrides: none are accepted (solver settings live in the config).
-        """
-        if overrides:
-            raise UserError(f"cnf.sample: unknown option(s) {sorted(overrides)}")
+    def draw(self, n: int, y: Tensor | None, options: NoOptions) -> Tensor:
+        """``n`` samples (n, *info.shape): base draws integrated from t = 0 to T (the solver's
+        settings live in the config; ``sample()`` takes no options)."""
         z = torch.randn(n, self.dim, device=self.device)
         return self.decode(z).clamp(*self.data_range)

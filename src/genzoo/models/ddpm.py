@@ -34,16 +34,19 @@ References:
 
 Example:
     >>> import genzoo
-    >>> run = genzoo.train("ddpm-toy", ["train.steps=500"])   # doctest: +SKIP
-    >>> m = genzoo.load(run)                                  # doctest: +SKIP
-    >>> x = m.sample(1000)                                    # doctest: +SKIP
+    >>> run = genzoo.train("ddpm-toy", ["train.steps=20"], quiet=True)   # 20 of 3000 steps
+    >>> m = genzoo.load(run)
+    >>> m.sample(1000).shape                                  # T = 100 ancestral steps
+    torch.Size([1000, 2])
+    >>> m.sample(10, variance="posterior").shape              # sigma_t^2 = beta~_t
+    torch.Size([10, 2])
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +54,7 @@ from torch import Tensor
 
 from genzoo.config import param
 from genzoo.data.base import DatasetInfo
-from genzoo.errors import ConfigError, UserError
+from genzoo.errors import ConfigError
 from genzoo.models.base import Batch, LossOutput, Method
 from genzoo.nets.base import NetConfig
 from genzoo.nets.cond_mlp import CondMLPConfig
@@ -96,12 +99,22 @@ class DDPMConfig:
                               f"{self.beta_start}")
 
 
+@dataclass
+class DDPMSampleOptions:
+    """``sample()`` options of DDPM."""
+
+    variance: Literal["beta", "posterior"] | None = param(
+        None, "reverse-step variance sigma_t^2: beta_t or the posterior's (None: model.variance)")
+
+
 @methods.register("ddpm")
 class DDPM(Method):
     """Epsilon-prediction diffusion model; ``loss`` is eq. 14, ``sample`` is algorithm 2."""
 
     Config = DDPMConfig
     data_range = (-1.0, 1.0)
+    capabilities = frozenset({"sample"})
+    SampleOptions = DDPMSampleOptions
     name = "ddpm"
 
     def __init__(self, cfg: DDPMConfig, info: DatasetInfo) -> None:
@@ -159,21 +172,10 @@ class DDPM(Method):
         return LossOutput(loss)
 
     @torch.no_grad()
-    def sample(self, n: int, *, y: Tensor | None = None, **overrides: Any) -> Tensor:
-        """``n`` samples (n, *info.shape) by ancestral sampling (Ho et al. 2020, algorithm 2).
-
-        Args:
-            n: number of samples.
-            y: unused (unconditional).
-            overrides: ``variance`` (``beta`` or ``posterior``) replaces ``model.variance``.
-        """
-        unknown = set(overrides) - {"variance"}
-        if unknown:
-            raise UserError(f"ddpm.sample: unknown option(s) {sorted(unknown)}; valid: variance")
-        variance = overrides.get("variance", self.cfg.variance)
-        if variance not in ("beta", "posterior"):
-            raise UserError(f"ddpm.sample: variance must be 'beta' or 'posterior', not "
-                            f"{variance!r}")
+    def draw(self, n: int, y: Tensor | None, options: DDPMSampleOptions) -> Tensor:
+        """``n`` samples (n, *info.shape) by ancestral sampling (Ho et al. 2020, algorithm 2);
+        ``options.variance`` replaces ``model.variance``."""
+        variance = options.variance or self.cfg.variance
         sigma2 = self.betas if variance == "beta" else self.posterior_var
         x = torch.randn(n, *self.info.shape, device=self.device)
         for i in reversed(range(self.cfg.timesteps)):

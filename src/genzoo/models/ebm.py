@@ -36,13 +36,21 @@ References:
     Model", NeurIPS 2019 (short-run chains from noise).
 
 Example:
-    >>> run = genzoo.train("ebm-toy", ["data.name=spiral"])       # doctest: +SKIP
-    >>> x = genzoo.load(run).sample(500, steps=500)               # doctest: +SKIP
+    >>> run = genzoo.train("ebm-toy", ["data.name=spiral", "train.steps=5",
+    ...                                "train.num_samples=16"], quiet=True)  # a 5-step demo
+    >>> print(run)
+    runs/ebm-toy
+    >>> ebm = genzoo.load(run)
+    >>> ebm.sample(500, sample_steps=50).shape      # 50 SGLD steps from uniform noise
+    torch.Size([500, 2])
+    >>> ebm.sample(8, sample_init="buffer", buffer_steps=10).shape   # replay-buffer starts
+    torch.Size([8, 2])
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -50,13 +58,19 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genzoo.config import param
-from genzoo.data.base import DatasetInfo
+from genzoo.data.base import Dataset, DatasetInfo
 from genzoo.errors import ConfigError
 from genzoo.models.base import Batch, LossOutput, Method
 from genzoo.nets.base import NetConfig
 from genzoo.nets.mlp import MLPConfig
 from genzoo.registry import methods
-from genzoo.samplers.chain import BufferedLangevin, ReplayConfig, SGLDConfig
+from genzoo.samplers.chain import (
+    ChainRuntime,
+    LangevinChain,
+    ReplayConfig,
+    SampleOptions,
+    SGLDConfig,
+)
 from genzoo.samplers.replay import uniform_init
 
 
@@ -76,13 +90,16 @@ class EBMConfig(ReplayConfig):
                              "p(y|x) = softmax(-E(x, .)) on data (the log p(y|x) part of the "
                              "joint likelihood)", ge=0)
     sampler: SGLDConfig = field(default_factory=SGLDConfig)
+    runtime: ChainRuntime = field(default_factory=ChainRuntime)
 
 
 @methods.register("ebm")
-class EBM(BufferedLangevin, Method):
+class EBM(Method):
     """E(x) (B,) from a backbone; contrastive divergence with SGLD negatives."""
 
     Config = EBMConfig
+    SampleOptions = SampleOptions
+    capabilities = frozenset({"sample", "energy", "langevin", "figures"})
     data_range = (-1.0, 1.0)
     name = "ebm"
 
@@ -94,14 +111,14 @@ class EBM(BufferedLangevin, Method):
             raise ConfigError("model.buffer_uint8 needs image data with a known value range")
         self.num_classes = info.num_classes if cfg.conditional else None
         self.net = cfg.net.build(info.shape, self.num_classes or 1)
-        self.box = self.data_range if info.value_range is not None else cfg.init_range
-        self.buffer = self._build_buffer(uniform_init(*self.box))
-        self._prepare_sampler()
-
-    @property
-    def conditional(self) -> bool:
-        """Whether the energy takes labels (E(x, y))."""
-        return self.num_classes is not None
+        images = info.value_range is not None
+        box = self.data_range if images else cfg.init_range
+        self.buffer = cfg.build_buffer(info.shape, uniform_init(*box), self.num_classes, box)
+        self.chain = LangevinChain(self.net, self.energy_of_output, cfg.sampler, cfg.runtime,
+                                   shape=info.shape, box=box, clamp=box if images else None,
+                                   buffer=self.buffer, num_classes=self.num_classes,
+                                   start=cfg.init)
+        self.gap_guard = cfg.gap_guard()
 
     def energy_of_output(self, out: Tensor, y: Tensor | None = None) -> Tensor:
         """E(x) (B,) from the backbone's output; for a conditional EBM, E(x, y) with labels
@@ -118,7 +135,7 @@ class EBM(BufferedLangevin, Method):
         energy gap ``cd``, both mean energies, the penalty, and for conditional EBMs the
         cross-entropy and accuracy of p(y|x)."""
         y = batch.y if self.num_classes is not None else None
-        x_neg = self.negatives(len(batch.x), y)
+        x_neg = self.chain.negatives(len(batch.x), y, training=self.training)
         metrics: dict[str, float] = {}
         if y is None:
             e_pos = self.energy(batch.x)
@@ -137,3 +154,28 @@ class EBM(BufferedLangevin, Method):
                                  "e_neg": e_neg.mean().item(), "penalty": penalty.item(),
                                  **metrics})
 
+    def energy(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """E(x) (B,) of inputs (B, *shape) in ``data_range``; with labels y (B,), E(x, y)."""
+        return self.energy_of_output(self.net(x), y)
+
+    def draw(self, n: int, y: Tensor | None, options: SampleOptions) -> Tensor:
+        """Langevin chains (see :meth:`LangevinChain.sample`), uniform classes when a
+        conditional EBM gets no labels."""
+        return self.chain.sample(n, self.labels(n, y), options)
+
+    def figures(self, out_dir: Path, train: Dataset | None, test: Dataset) -> dict[str, str]:
+        """Images: the replay buffer and a histogram of energies of test images, buffer
+        samples and noise (see :func:`genzoo.viz.energy.ebm_figures`)."""
+        from genzoo.viz.energy import ebm_figures
+
+        return ebm_figures(self, out_dir, train, test)
+
+    def divergence(self, metrics: dict[str, float]) -> str | None:
+        return self.gap_guard(metrics)
+
+    def state_for_checkpoint(self) -> dict:
+        return self.chain.state_dict()
+
+    def load_extra_state(self, state: dict) -> None:
+        self.gap_guard.reset()
+        self.chain.load_state_dict(state)

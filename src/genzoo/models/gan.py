@@ -50,9 +50,10 @@ References:
 
 Example:
     >>> import genzoo
-    >>> run = genzoo.train("gan-toy")                      # doctest: +SKIP
-    >>> gan = genzoo.load(run)                             # doctest: +SKIP
-    >>> x = gan.sample(500)                                # doctest: +SKIP
+    >>> run = genzoo.train("gan-toy", ["train.steps=20"], quiet=True)
+    >>> gan = genzoo.load(run)
+    >>> gan.sample(500, temperature=0.8).shape
+    torch.Size([500, 2])
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
@@ -69,10 +70,11 @@ from torch import Tensor, nn
 
 from genzoo.config import param
 from genzoo.data.base import DatasetInfo
-from genzoo.errors import ConfigError, UserError
+from genzoo.errors import ConfigError
 from genzoo.losses import interpolate_grad_norm, norm_penalty, vf_wasserstein_distance
-from genzoo.models.base import Batch, LossOutput, Method, class_labels, sampling_temperature
+from genzoo.models.base import Batch, LossOutput, Method, TemperatureOptions
 from genzoo.nets.base import NetConfig
+from genzoo.nets.conditional import ConcatCritic, LabelledGenerator, ProjectionCritic
 from genzoo.nets.mlp import MLPConfig
 from genzoo.registry import methods
 
@@ -163,52 +165,6 @@ def critic_loss_wgan(d_real: Tensor, d_fake: Tensor) -> Tensor:
     return -vf_wasserstein_distance(d_real, d_fake)
 
 
-class LabelledGenerator(nn.Module):
-    """G(z, y): a backbone on ``[z, e(y)]`` with a learned label embedding e (K, label_dim)."""
-
-    def __init__(self, backbone: nn.Module, num_classes: int, label_dim: int) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.embed = nn.Embedding(num_classes, label_dim)
-
-    def forward(self, z: Tensor, y: Tensor) -> Tensor:
-        """Backbone outputs (N, out) for latents z (N, latent_dim) and labels y (N,)."""
-        return self.backbone(torch.cat([z, self.embed(y)], 1))
-
-
-class ProjectionCritic(nn.Module):
-    """``D(x, y) = w . phi(x) + b + e(y) . phi(x)``, ``phi = leaky_relu(backbone(x))`` (B, F)
-    (Miyato & Koyama 2018, eq. (3), with the inner product of a label embedding)."""
-
-    def __init__(self, backbone: nn.Module, features: int, num_classes: int) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.head = nn.Linear(features, 1)
-        self.embed = nn.Embedding(num_classes, features)
-
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        """Scores (B,) for points x (B, *shape) and labels y (B,)."""
-        phi = F.leaky_relu(self.backbone(x), 0.2)
-        return self.head(phi).squeeze(-1) + (self.embed(y) * phi).sum(1)
-
-
-class ConcatCritic(nn.Module):
-    """D(x, y) on x with the label's one-hot appended: as K constant channels for images
-    (B, C, H, W), as K features for vectors (B, D)."""
-
-    def __init__(self, backbone: nn.Module, num_classes: int) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.num_classes = num_classes
-
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        """Scores (B,) for points x (B, *shape) and labels y (B,)."""
-        one_hot = F.one_hot(y, self.num_classes).to(x.dtype)
-        if x.dim() > 2:
-            one_hot = one_hot[:, :, None, None].expand(-1, -1, *x.shape[2:])
-        return self.backbone(torch.cat([x, one_hot], 1)).squeeze(-1)
-
-
 def grad_norm(params: Iterable[nn.Parameter]) -> float:
     """The L2 norm of the gradients held by ``params`` (0 where none)."""
     squares = [p.grad.detach().square().sum() for p in params if p.grad is not None]
@@ -226,6 +182,8 @@ class GAN(Method):
 
     Config = GANConfig
     data_range = (-1.0, 1.0)
+    capabilities = frozenset({"sample", "generator"})
+    SampleOptions = TemperatureOptions
     name = "gan"
 
     def __init__(self, cfg: GANConfig, info: DatasetInfo) -> None:
@@ -251,24 +209,7 @@ class GAN(Method):
             shape = (info.shape[0] + k, *info.shape[1:])
             self.critic = ConcatCritic(cfg.critic.build(shape, 1), k)
 
-    @property
-    def conditional(self) -> bool:
-        """Whether G and D take labels (``model.conditional``)."""
-        return self.num_classes is not None
-
     # ------------------------------------------------------------------ the two networks
-    def labels(self, n: int, y: Tensor | None) -> Tensor | None:
-        """``y`` as (n,) class indices on the device for a conditional GAN (uniform draws when
-        None), None for a plain one; a UserError for labels given to a plain GAN."""
-        if self.num_classes is None:
-            if y is not None:
-                raise UserError("this GAN is unconditional: it takes no labels (train with "
-                                "model.conditional=true)")
-            return None
-        if y is None:
-            return torch.randint(self.num_classes, (n,), device=self.device)
-        return class_labels(y, n, self.num_classes, self.device)
-
     def generate(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         """G(z) (or G(z, y)): points (N, *shape) in ``data_range`` for latents z (N,
         latent_dim) and, conditional, labels y (N,)."""
@@ -342,11 +283,7 @@ class GAN(Method):
         return LossOutput(g_loss, {**metrics, "g_loss": g_loss.item()})
 
     def _batch_labels(self, batch: Batch) -> Tensor | None:
-        if self.num_classes is None:
-            return None
-        if batch.y is None:
-            raise UserError("the conditional GAN trains on labelled data; the batch has none")
-        return batch.y
+        return self.labels(len(batch.x), batch.y if self.conditional else None, required=True)
 
     @torch.no_grad()
     def clip_critic(self) -> None:
@@ -394,9 +331,10 @@ class GAN(Method):
                 "critic": [p for p in self.critic.parameters() if p.requires_grad]}
 
     @torch.no_grad()
-    def sample(self, n: int, *, y: Tensor | None = None, **overrides: Any) -> Tensor:
+    def draw(self, n: int, y: Tensor | None, options: TemperatureOptions) -> Tensor:
         """``n`` samples G(z) (n, *shape), z ~ N(0, T^2 I); a conditional GAN takes labels
-        ``y`` (n,) (uniform when None). ``overrides``: ``temperature`` T (default
-        ``model.temperature``, 1: the latent distribution G was trained on)."""
-        temperature = sampling_temperature(overrides, self.cfg.temperature, "gan")
+        ``y`` (n,) (uniform when None). ``options.temperature`` T overrides
+        ``model.temperature`` (1: the latent distribution G was trained on)."""
+        temperature = self.cfg.temperature if options.temperature is None else \
+            options.temperature
         return self.generate(temperature * self.latents(n), self.labels(n, y))

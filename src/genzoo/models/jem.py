@@ -28,9 +28,14 @@ References:
     Yang & Ji, "JEM++: Improved Techniques for Training JEM", ICCV 2021.
 
 Example:
-    >>> run = genzoo.train("jem-mnist")                               # doctest: +SKIP
-    >>> jem = genzoo.load(run)                                        # doctest: +SKIP
-    >>> x = jem.sample(100, y=torch.arange(100) % 10)                 # doctest: +SKIP
+    >>> quick = ["data.limit=64", "data.val_limit=64", "train.steps=2", "model.sampler.steps=2",
+    ...          "train.num_samples=10"]          # a 2-step run; the preset trains 20 epochs
+    >>> jem = genzoo.load(genzoo.train("jem-mnist", quick, quiet=True))
+    >>> x = jem.sample(10, y=torch.arange(10), buffer_steps=2)   # one per class, from the buffer
+    >>> x.shape
+    torch.Size([10, 1, 28, 28])
+    >>> jem.predict(x).shape                                     # and still a classifier
+    torch.Size([10])
 """
 
 from __future__ import annotations
@@ -49,7 +54,13 @@ from genzoo.errors import ConfigError
 from genzoo.models.base import Batch, LossOutput
 from genzoo.models.classifier import Classifier, ClassifierConfig
 from genzoo.registry import methods
-from genzoo.samplers.chain import BufferedLangevin, ReplayConfig, SGLDConfig
+from genzoo.samplers.chain import (
+    ChainRuntime,
+    LangevinChain,
+    ReplayConfig,
+    SampleOptions,
+    SGLDConfig,
+)
 from genzoo.samplers.class_gaussian import ClassGaussian
 from genzoo.samplers.replay import uniform_init
 
@@ -85,13 +96,16 @@ class JEMConfig(ClassifierConfig, ReplayConfig):
     gaussian_jitter: float = param(1e-4, "added to the diagonal of each class covariance",
                                    gt=0)
     sampler: SGLDConfig = field(default_factory=_jem_sampler)
+    runtime: ChainRuntime = field(default_factory=ChainRuntime)
 
 
 @methods.register("jem")
-class JEM(BufferedLangevin, Classifier):
+class JEM(Classifier):
     """Classifier logits f(x) (B, K) with ``E(x, y) = -f(x)[y]`` and ``E(x) = -logsumexp f``."""
 
     Config = JEMConfig
+    SampleOptions = SampleOptions
+    capabilities = Classifier.capabilities | {"sample", "energy", "langevin"}
     name = "jem"
 
     def __init__(self, cfg: JEMConfig, info: DatasetInfo) -> None:
@@ -103,16 +117,14 @@ class JEM(BufferedLangevin, Classifier):
             raise ConfigError("jem needs px_weight > 0 or pxy_weight > 0 (else train a "
                               "classifier)")
         self.num_classes = info.num_classes
-        self.box = self.data_range
+        box = self.data_range
         self.gaussian: ClassGaussian | None = None
-        init = self._gaussian_init if cfg.start == "class-gaussian" else uniform_init(*self.box)
-        self.buffer = self._build_buffer(init)
-        self._prepare_sampler()
-
-    @property
-    def conditional(self) -> bool:
-        """JEM samples p(x | y) for given labels (and p(y) p(x | y) without them)."""
-        return True
+        init = self._gaussian_init if cfg.start == "class-gaussian" else uniform_init(*box)
+        self.buffer = cfg.build_buffer(info.shape, init, self.num_classes, box)
+        self.chain = LangevinChain(self.net, self.energy_of_output, cfg.sampler, cfg.runtime,
+                                   shape=info.shape, box=box, clamp=box, buffer=self.buffer,
+                                   num_classes=self.num_classes, start=cfg.init)
+        self.gap_guard = cfg.gap_guard()
 
     def energy_of_output(self, out: Tensor, y: Tensor | None = None) -> Tensor:
         """``-logsumexp f(x)`` (B,) from logits ``out`` (B, K), or ``-f(x)[y]`` with labels."""
@@ -124,7 +136,7 @@ class JEM(BufferedLangevin, Classifier):
         if self.cfg.start == "class-gaussian":
             x = self.prepare(train.x).x
             self.gaussian = ClassGaussian.fit(x, train.y, self.num_classes,
-                                              self.cfg.gaussian_jitter, self.box)
+                                              self.cfg.gaussian_jitter, self.data_range)
 
     def _gaussian_init(self, n: int, device: torch.device, shape: tuple[int, ...],
                        labels: Tensor | None = None) -> Tensor:
@@ -149,13 +161,14 @@ class JEM(BufferedLangevin, Classifier):
         loss = ce
         m = min(len(x), self.cfg.negatives or len(x))
         if self.cfg.px_weight > 0:
-            e_neg = self.energy(self.negatives(m))
+            e_neg = self.energy(self.chain.negatives(m, training=True))
             loss = loss + self.cfg.px_weight * (e_pos.mean() - e_neg.mean())
             loss = loss + self.cfg.energy_l2 * ((e_pos**2).mean() + (e_neg**2).mean())
             metrics.update(cd=(e_pos.mean() - e_neg.mean()).item(), e_neg=e_neg.mean().item())
         if self.cfg.pxy_weight > 0:
             e_pos_y = self.energy_of_output(logits, batch.y)
-            e_neg_y = self.energy(self.negatives(m, batch.y[:m]), batch.y[:m])
+            e_neg_y = self.energy(self.chain.negatives(m, batch.y[:m], training=True),
+                                  batch.y[:m])
             loss = loss + self.cfg.pxy_weight * (e_pos_y.mean() - e_neg_y.mean())
             loss = loss + self.cfg.energy_l2 * ((e_pos_y**2).mean() + (e_neg_y**2).mean())
             metrics.update(cd_y=(e_pos_y.mean() - e_neg_y.mean()).item(),
@@ -166,20 +179,40 @@ class JEM(BufferedLangevin, Classifier):
         return LossOutput(loss, metrics)
 
     # ------------------------------------------------------------------ outputs
+    def energy(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """E(x) (B,) of inputs (B, *shape) in ``data_range``; with labels y (B,), E(x, y)."""
+        return self.energy_of_output(self.net(x), y)
+
+    @torch.no_grad()
+    def predict(self, x: Tensor) -> Tensor:
+        """The most likely class ``argmax_k f(x)[k]`` (B,)."""
+        return self.chain.predict(x)
+
+    def draw(self, n: int, y: Tensor | None, options: SampleOptions) -> Tensor:
+        """Langevin chains on E(x, y) (see :meth:`LangevinChain.sample`); uniform classes
+        when no labels are given."""
+        return self.chain.sample(n, self.labels(n, y), options)
+
     def figures(self, out_dir: Path, train: Dataset | None, test: Dataset) -> dict[str, str]:
         """The classifier's figures and the energy views (buffer, energy histogram)."""
-        return {**Classifier.figures(self, out_dir, train, test),
-                **BufferedLangevin.figures(self, out_dir, train, test)}
+        from genzoo.viz.energy import ebm_figures
+
+        return {**super().figures(out_dir, train, test), **ebm_figures(self, out_dir, train,
+                                                                         test)}
+
+    def divergence(self, metrics: dict[str, float]) -> str | None:
+        return self.gap_guard(metrics)
 
     def state_for_checkpoint(self) -> dict:
-        state = BufferedLangevin.state_for_checkpoint(self)
+        state = self.chain.state_dict()
         if self.gaussian is not None:
             state["class_gaussian"] = self.gaussian.state_dict()
         return state
 
     def load_extra_state(self, state: dict) -> None:
-        BufferedLangevin.load_extra_state(self, state)
+        self.gap_guard.reset()
+        self.chain.load_state_dict(state)
         if "class_gaussian" in state:
             g = state["class_gaussian"]
             self.gaussian = ClassGaussian(g["mean"].float(), g["chol"].float(), self.info.shape,
-                                          self.box)
+                                          self.data_range)

@@ -44,16 +44,18 @@ References:
 
 Example:
     >>> import genzoo
-    >>> run = genzoo.train("realnvp-toy")                      # doctest: +SKIP
-    >>> m = genzoo.load(run)                                   # doctest: +SKIP
-    >>> x = m.sample(1000, temperature=0.8); m.log_prob(x)     # doctest: +SKIP
+    >>> run = genzoo.train("realnvp-toy", ["train.steps=20"], quiet=True)   # 20 of 2000
+    >>> m = genzoo.load(run)
+    >>> x = m.sample(1000, temperature=0.8)                    # z ~ N(0, 0.8^2 I), inverted
+    >>> m.log_prob(x).shape                                    # exact log p(x)
+    torch.Size([1000])
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -63,7 +65,7 @@ from genzoo.data.base import Dataset, DatasetInfo
 from genzoo.data.transforms import dequantize
 from genzoo.errors import ConfigError
 from genzoo.metrics.likelihood import bits_per_dim
-from genzoo.models.base import Batch, LossOutput, Method, sampling_temperature
+from genzoo.models.base import Batch, LossOutput, Method, TemperatureOptions
 from genzoo.nets.base import NetConfig
 from genzoo.nets.coupling_resnet import CouplingResNet
 from genzoo.nets.invertible import (
@@ -117,6 +119,8 @@ class RealNVP(Method):
 
     Config = RealNVPConfig
     data_range = (0.0, 1.0)
+    capabilities = frozenset({"sample", "log_prob"})
+    SampleOptions = TemperatureOptions
     name = "realnvp"
 
     def __init__(self, cfg: RealNVPConfig, info: DatasetInfo) -> None:
@@ -234,16 +238,12 @@ class RealNVP(Method):
         self.train(mode)
 
     @torch.no_grad()
-    def sample(self, n: int, *, y: Tensor | None = None, **overrides: Any) -> Tensor:
+    def draw(self, n: int, y: Tensor | None, options: TemperatureOptions) -> Tensor:
         """``n`` samples (n, *shape): z ~ N(0, T^2 I), x = f^-1(z); images quantized to L levels.
-
-        Args:
-            n: number of samples.
-            y: unused (unconditional).
-            overrides: ``temperature`` (T >= 0), overriding ``model.temperature``; T < 1 trades
-                diversity for typical-looking samples (Glow, section 5), T = 0 gives f^-1(0).
-        """
-        temperature = sampling_temperature(overrides, self.cfg.temperature, "realnvp")
+        ``options.temperature`` T overrides ``model.temperature``; T < 1 trades diversity for
+        typical-looking samples (Glow, section 5), T = 0 gives f^-1(0)."""
+        temperature = self.cfg.temperature if options.temperature is None else \
+            options.temperature
         ref = next(self.parameters())
         z = temperature * torch.randn(n, self.dim, device=ref.device, dtype=ref.dtype)
         x, _ = self.inverse(z)

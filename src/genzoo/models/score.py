@@ -79,11 +79,20 @@ class SMConfig:
     init_range: tuple[float, float] = param((-4.0, 4.0), "uniform start of the chains")
 
 
+@dataclass
+class SMSampleOptions:
+    """``sample()`` options of score matching."""
+
+    sample_steps: int | None = param(None, "Langevin steps (None: model.sample_steps)", ge=1)
+
+
 @methods.register("sm")
 class ScoreMatching(Method):
     """s(x) (B, D) trained by exact score matching; sampled by Langevin dynamics."""
 
     Config = SMConfig
+    capabilities = frozenset({"sample"})
+    SampleOptions = SMSampleOptions
     name = "sm"
 
     def __init__(self, cfg: SMConfig, info: DatasetInfo) -> None:
@@ -101,11 +110,13 @@ class ScoreMatching(Method):
             loss = exact_sm_loss(self.score, batch.x).mean()
         return LossOutput(loss)
 
-    def sample(self, n: int, *, y: Tensor | None = None, steps: int | None = None) -> Tensor:
+    def draw(self, n: int, y: Tensor | None, options: SMSampleOptions) -> Tensor:
+        """``n`` samples (n, D) by Langevin dynamics on the learned score from uniform noise."""
         low, high = self.cfg.init_range
         x0 = torch.rand(n, *self.info.shape, device=self.device) * (high - low) + low
         with torch.no_grad():
-            return langevin(self.score, x0, steps or self.cfg.sample_steps, self.cfg.eps)
+            return langevin(self.score, x0, options.sample_steps or self.cfg.sample_steps,
+                            self.cfg.eps)
 
 
 @dataclass
@@ -126,11 +137,21 @@ class DSMConfig:
             raise ConfigError("model.sigma_min must be smaller than model.sigma_max")
 
 
+@dataclass
+class DSMSampleOptions:
+    """``sample()`` options of denoising score matching."""
+
+    steps_per_level: int | None = param(None, "annealed Langevin steps per noise level "
+                                        "(None: model.steps_per_level)", ge=1)
+
+
 @methods.register("dsm")
 class DenoisingScoreMatching(Method):
     """Noise-conditional s(x, sigma) trained by DSM; sampled by annealed Langevin dynamics."""
 
     Config = DSMConfig
+    capabilities = frozenset({"sample"})
+    SampleOptions = DSMSampleOptions
     name = "dsm"
 
     def __init__(self, cfg: DSMConfig, info: DatasetInfo) -> None:
@@ -151,10 +172,10 @@ class DenoisingScoreMatching(Method):
         loss = dsm_loss(self.score, batch.x, self.sigmas[level]).mean()
         return LossOutput(loss)
 
-    def sample(self, n: int, *, y: Tensor | None = None,
-               steps_per_level: int | None = None) -> Tensor:
+    def draw(self, n: int, y: Tensor | None, options: DSMSampleOptions) -> Tensor:
+        """``n`` samples (n, D) by annealed Langevin dynamics from N(0, sigma_max^2 I)."""
         x0 = self.cfg.sigma_max * torch.randn(n, *self.info.shape, device=self.device)
         with torch.no_grad():
             return annealed_langevin(self.score, x0, self.sigmas,
-                                     steps_per_level or self.cfg.steps_per_level, self.cfg.eps,
-                                     denoise=self.cfg.denoise)
+                                     options.steps_per_level or self.cfg.steps_per_level,
+                                     self.cfg.eps, denoise=self.cfg.denoise)

@@ -22,7 +22,7 @@ Projector: ``proj_layers`` linear layers of width d, each followed by batch norm
 all but the last (the last BN without affine parameters, as the official code has it).
 Predictor: Linear(d, ``pred_hidden``) - BN - ReLU - Linear(``pred_hidden``, d), a bottleneck
 of d / 4 in the paper. Augmentations, batched on the training device (see
-:mod:`genzoo.data.augment`): random resized crop, left-right flip, colour jitter (brightness and
+:mod:`genzoo.data.views`): random resized crop, left-right flip, colour jitter (brightness and
 contrast only for grey images; plus saturation and hue for RGB), random greyscale (RGB), and,
 off by default, Gaussian blur, solarization and random erasing.
 
@@ -65,9 +65,13 @@ References:
 
 Example:
     >>> import genzoo
-    >>> run = genzoo.train("simsiam-mnist", ["train.epochs=1"])   # doctest: +SKIP
-    >>> model = genzoo.load(run)                                  # doctest: +SKIP
-    >>> h = model.features(model.prepare(x_uint8).x)              # doctest: +SKIP
+    >>> run = genzoo.train("simsiam-mnist", ["data.limit=64", "data.val_limit=64",
+    ...                                      "train.batch_size=32", "train.epochs=null",
+    ...                                      "train.steps=2"], quiet=True)
+    >>> model = genzoo.load(run)
+    >>> x_uint8 = genzoo.data.load_dataset("mnist", "test").x[:8]
+    >>> model.features(model.prepare(x_uint8).x).shape[0]
+    8
 """
 
 from __future__ import annotations
@@ -82,17 +86,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genzoo.config import param
-from genzoo.data.augment import (
-    color_jitter,
-    gaussian_blur,
-    random_erasing,
-    random_flip,
-    random_grayscale,
-    random_resized_crop,
-    solarize,
-)
 from genzoo.data.base import Dataset, DatasetInfo
+from genzoo.data.views import ViewConfig, image_mixtures, random_view
 from genzoo.errors import ConfigError
+from genzoo.losses import mixture_loss, multicrop_loss, simsiam_loss
 from genzoo.metrics.knn import knn_accuracy
 from genzoo.models.base import Batch, LossOutput, Method
 from genzoo.nets.base import NetConfig
@@ -101,49 +98,6 @@ from genzoo.registry import methods
 
 #: training images encoded at once for the kNN feature bank (memory-bounded)
 BANK_CHUNK = 512
-
-
-def negative_cosine(p: Tensor, z: Tensor, stop_gradient: bool = True) -> Tensor:
-    """``D(p, z) = -mean_b cos(p_b, z_b)``, a scalar, for p, z (B, d); with ``stop_gradient``
-    no gradient flows into ``z``.
-
-    References:
-        Chen & He 2021, eq. (1) and (3).
-    """
-    if stop_gradient:
-        z = z.detach()
-    return -F.cosine_similarity(p, z, dim=1).mean()
-
-
-def simsiam_loss(p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor,
-                 stop_gradient: bool = True) -> Tensor:
-    """The symmetrised loss ``D(p1, z2) / 2 + D(p2, z1) / 2`` (a scalar) of predictions and
-    projections (B, d) of two views; in [-1, 1], -1 exactly when every p_i points along the
-    other view's z.
-
-    References:
-        Chen & He 2021, eq. (2) (eq. (4) with the stop-gradient).
-    """
-    return (negative_cosine(p1, z2, stop_gradient) + negative_cosine(p2, z1, stop_gradient)) / 2
-
-
-def multicrop_loss(p_global: list[Tensor], z_global: list[Tensor], p_local: list[Tensor],
-                   stop_gradient: bool = True) -> Tensor:
-    """SimSiam's loss over two or more global and any number of small views (a scalar in
-    [-1, 1]): the mean of ``D(p_i, z_j)`` over the ordered pairs of different global views and
-    over every (small view, global view) pair. The targets z come from the global views only,
-    as in multi-crop (Caron et al. 2020, section 3.2); with two global views and no small ones
-    it is :func:`simsiam_loss`.
-
-    Args:
-        p_global, z_global: predictions and projections (B, d) of the global views.
-        p_local: predictions (B, d) of the small views.
-        stop_gradient: no gradient through the targets z.
-    """
-    terms = [negative_cosine(p, z, stop_gradient)
-             for i, p in enumerate(p_global) for j, z in enumerate(z_global) if i != j]
-    terms += [negative_cosine(p, z, stop_gradient) for p in p_local for z in z_global]
-    return torch.stack(terms).mean()
 
 
 def nearest_neighbours(z: Tensor, support: Tensor) -> Tensor:
@@ -156,34 +110,6 @@ def nearest_neighbours(z: Tensor, support: Tensor) -> Tensor:
     with torch.no_grad():
         sim = F.normalize(z.detach(), dim=1) @ F.normalize(support, dim=1).T
         return support[sim.argmax(dim=1)]
-
-
-def image_mixtures(x: Tensor, lam: Tensor) -> Tensor:
-    """``lam_b x_b + (1 - lam_b) x_{B-1-b}``: each image (B, C, H, W) blended with the one at
-    the mirrored batch position, weights lam (B,) in [0, 1].
-
-    References:
-        Shen et al., "Un-Mix: Rethinking Image Mixtures for Unsupervised Visual Representation
-        Learning", AAAI 2022 (mixtures with the batch in reverse order).
-    """
-    w = lam.view(-1, *([1] * (x.dim() - 1))).to(x.dtype)
-    return w * x + (1 - w) * x.flip(0)
-
-
-def mixture_loss(p_mix: Tensor, z: Tensor, lam: Tensor, stop_gradient: bool = True) -> Tensor:
-    """Un-Mix's term for the predictions p_mix (B, d) of :func:`image_mixtures` with weights
-    lam (B,): ``-mean_b [lam_b cos(p_b, z_b) + (1 - lam_b) cos(p_b, z_{B-1-b})]``, a scalar in
-    [-1, 1], with the other view's projections z (B, d) as targets (no gradient into them
-    with ``stop_gradient``): a mixture predicts both sources in proportion.
-
-    References:
-        Shen et al. 2022 (the mixture branch's loss).
-    """
-    if stop_gradient:
-        z = z.detach()
-    own = F.cosine_similarity(p_mix, z, dim=1)
-    other = F.cosine_similarity(p_mix, z.flip(0), dim=1)
-    return -(lam * own + (1 - lam) * other).mean()
 
 
 def collapse_std(z: Tensor) -> Tensor:
@@ -235,8 +161,9 @@ def projection_mlp(dims: list[int]) -> nn.Sequential:
 
 
 @dataclass
-class SimSiamConfig:
-    """``model:`` section of a SimSiam preset."""
+class SimSiamConfig(ViewConfig):
+    """``model:`` section of a SimSiam preset (the view keys of
+    :class:`~genzoo.data.views.ViewConfig`, plus these)."""
 
     encoder: NetConfig = param(
         default_factory=lambda: SmallCNNConfig(width=32, stages=3, norm="batch"),
@@ -256,30 +183,6 @@ class SimSiamConfig:
         "mlp", "predictor h: the MLP, or the identity (an ablation that collapses)")
     stop_gradient: bool = param(True, "stop the gradient through the target z (false: the "
                                 "ablation that collapses)")
-    crop_scale: tuple[float, float] = param(
-        (0.2, 1.0), "random resized crop: range of the box's area fraction ([1, 1]: no crop)")
-    flip: float = param(0.5, "probability of a left-right flip", ge=0, le=1)
-    jitter: float = param(0.4, "colour jitter strength s: brightness, contrast and saturation "
-                          "factors in [1 - s, 1 + s], hue shift up to s / 4 turns (grey images: "
-                          "brightness and contrast only; 0: none)", ge=0)
-    jitter_p: float = param(0.8, "probability that an image is colour-jittered", ge=0, le=1)
-    grayscale: float = param(0.2, "probability that an RGB image is made grey", ge=0, le=1)
-    blur: float = param(0.0, "probability that a view is Gaussian-blurred (SimCLR's ImageNet "
-                        "recipe: 0.5; 0: none)", ge=0, le=1)
-    blur_sigma: tuple[float, float] = param((0.1, 2.0), "range of the blur's standard "
-                                            "deviation in pixels")
-    solarize: float = param(0.0, "probability that a view is solarized (pixels >= 0.5 "
-                            "inverted; BYOL: 0.2; 0: none)", ge=0, le=1)
-    erase: float = param(0.0, "probability that a view gets a random rectangle (area 2-33%) "
-                         "set to 0 (random erasing; 0: none)", ge=0, le=1)
-    views: int = param(2, "global views per image (full-size crops); more than 2: each view "
-                       "predicts every other one's z (the loss averages the ordered pairs)",
-                       ge=2)
-    local_crops: int = param(0, "multi-crop: small views per image beside the global ones (0: "
-                             "plain SimSiam)", ge=0)
-    local_size: int = param(14, "multi-crop: height = width of the small views", ge=4)
-    local_scale: tuple[float, float] = param(
-        (0.05, 0.4), "multi-crop: range of the small views' area fraction")
     nn_queue: int = param(0, "nearest-neighbour targets: each target z is replaced by the most "
                           "similar of the last nn_queue first-view projections of earlier "
                           "batches (NNCLR's support set; 0: off, plain SimSiam)", ge=0)
@@ -295,19 +198,11 @@ class SimSiamConfig:
                                  "first N of the split; null: all; 0: no monitor)", ge=0)
 
     def validate(self) -> None:
-        for key, top in (("crop_scale", 1.0), ("local_scale", 1.0), ("blur_sigma", math.inf)):
-            low, high = getattr(self, key)
-            if not 0 < low <= high <= top:
-                bound = " <= 1" if top == 1 else ""
-                raise ConfigError(f"model.{key}: expected 0 < min <= max{bound}, got "
-                                  f"{[low, high]}")
+        super().validate()
         if self.nn_queue and not self.stop_gradient:
             raise ConfigError("model.nn_queue: nearest-neighbour targets come from a queue "
                               "and carry no gradient, so they cannot be used with "
                               "stop_gradient: false (the ablation)")
-        if self.jitter * 0.25 > 0.5:
-            raise ConfigError(f"model.jitter: the hue shift s / 4 must be at most half a "
-                              f"turn, so s <= 2; got {self.jitter}")
 
 
 @methods.register("simsiam")
@@ -317,6 +212,7 @@ class SimSiam(Method):
 
     Config = SimSiamConfig
     data_range = (0.0, 1.0)
+    capabilities = frozenset({"features", "attach"})
     name = "simsiam"
 
     def __init__(self, cfg: SimSiamConfig, info: DatasetInfo) -> None:
@@ -369,26 +265,9 @@ class SimSiam(Method):
 
     def augment(self, x: Tensor, local: bool = False) -> Tensor:
         """One random view of each image (B, C, H, W) in [0, 1], as configured; ``local``: a
-        small multi-crop view (B, C, local_size, local_size) of area ``local_scale``."""
-        cfg = self.cfg
-        if local:
-            x = random_resized_crop(x, cfg.local_scale, size=cfg.local_size)
-        elif cfg.crop_scale[0] < 1:
-            x = random_resized_crop(x, cfg.crop_scale)
-        if cfg.flip > 0:
-            x = random_flip(x, cfg.flip)
-        if cfg.jitter > 0 and cfg.jitter_p > 0:
-            s = cfg.jitter
-            x = color_jitter(x, s, s, s, s / 4, cfg.jitter_p)
-        if cfg.grayscale > 0:
-            x = random_grayscale(x, cfg.grayscale)
-        if cfg.blur > 0:
-            x = gaussian_blur(x, cfg.blur_sigma, cfg.blur)
-        if cfg.solarize > 0:
-            x = solarize(x, cfg.solarize)
-        if cfg.erase > 0:
-            x = random_erasing(x, cfg.erase)
-        return x
+        small multi-crop view (B, C, local_size, local_size) of area ``local_scale`` (see
+        :func:`~genzoo.data.views.random_view`)."""
+        return random_view(x, self.cfg, local)
 
     # ------------------------------------------------------------------ the contract
     def loss(self, batch: Batch) -> LossOutput:

@@ -34,10 +34,13 @@ References:
 
 Example:
     >>> import genzoo
-    >>> run = genzoo.train("vae-toy")                      # doctest: +SKIP
-    >>> vae = genzoo.load(run)                             # doctest: +SKIP
-    >>> x = vae.sample(500)                                # doctest: +SKIP
-    >>> vae.log_prob(x, k=1000).mean()                     # doctest: +SKIP
+    >>> run = genzoo.train("vae-toy", ["train.steps=20"], quiet=True)   # 20 of 5000 steps
+    >>> vae = genzoo.load(run)
+    >>> x = vae.sample(500)                                # x ~ p(x|z), z ~ N(0, I)
+    >>> vae.sample(500, sample_noise=False).shape          # the decoder means E[x|z]
+    torch.Size([500, 2])
+    >>> vae.log_prob(x, k=100).shape                       # IWAE estimates, K = 100
+    torch.Size([500])
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -60,7 +63,7 @@ from genzoo.losses import (
     log_likelihood_normal,
     log_mean_exp,
 )
-from genzoo.models.base import Batch, LossOutput, Method, class_labels
+from genzoo.models.base import Batch, LossOutput, Method
 from genzoo.nets.base import NetConfig
 from genzoo.nets.mlp import MLPConfig
 from genzoo.registry import methods
@@ -102,6 +105,14 @@ class VAEConfig:
         "sample() uses it, so that the label decides the class", ge=0, le=1)
 
 
+@dataclass
+class VAESampleOptions:
+    """``sample()`` options of a VAE."""
+
+    sample_noise: bool | None = param(None, "draw x ~ p(x|z) (true) or take its mean (false); "
+                                      "None: model.sample_noise")
+
+
 @methods.register("vae")
 class VAE(Method):
     """VAE with q(z|x) = N(mu(x), diag exp(logvar(x))), p(z) = N(0, I) and p(x|z) as configured.
@@ -116,6 +127,8 @@ class VAE(Method):
 
     Config = VAEConfig
     data_range = (0.0, 1.0)
+    capabilities = frozenset({"sample", "importance_log_prob", "figures"})
+    SampleOptions = VAESampleOptions
     name = "vae"
 
     def __init__(self, cfg: VAEConfig, info: DatasetInfo) -> None:
@@ -143,23 +156,6 @@ class VAE(Method):
         if cfg.decoder == "gaussian" and cfg.decoder_logvar != "net":
             size = (self.dim,) if cfg.decoder_logvar == "per-dim" else ()
             self.logvar_x = nn.Parameter(torch.full(size, cfg.init_logvar))
-
-    @property
-    def conditional(self) -> bool:
-        """Whether q and p take labels (``model.conditional``)."""
-        return self.num_classes is not None
-
-    def check_labels(self, y: Tensor | None, n: int) -> Tensor | None:
-        """``y`` as (n,) int64 class indices on the method's device (None for a plain VAE);
-        a UserError for labels given to a plain VAE or missing / out of range for a CVAE."""
-        if self.num_classes is None:
-            if y is not None:
-                raise UserError("method 'vae' is unconditional: it takes no labels (train with "
-                                "model.conditional=true for a conditional VAE)")
-            return None
-        if y is None:
-            raise UserError("the conditional VAE needs labels y")
-        return class_labels(y, n, self.num_classes, self.device)
 
     def _one_hot(self, y: Tensor | None, like: Tensor) -> Tensor:
         if y is None or self.num_classes is None:
@@ -251,7 +247,7 @@ class VAE(Method):
         ``kl`` (mean KL(q(z|x) || N(0, I))), all in nats per example. A conditional VAE uses
         the batch's labels (a plain one ignores them); with ``gsnn_weight`` w > 0 it minimises
         Sohn et al.'s hybrid objective ``-((1 - w) ELBO + w GSNN)`` and logs ``gsnn`` too."""
-        y = self.check_labels(batch.y, len(batch.x)) if self.conditional else None
+        y = self.labels(len(batch.x), batch.y, required=True) if self.conditional else None
         log_px_z, kl = self.elbo(batch.x, y)
         elbo = log_px_z - kl
         metrics = {"elbo": elbo.mean().item(), "recon": -log_px_z.mean().item(),
@@ -309,7 +305,7 @@ class VAE(Method):
                                                    k, chunk)
                          for c in range(self.num_classes)]
             return log_mean_exp(torch.stack(per_class, 1))
-        return self._importance_estimate(x, self.check_labels(y, len(x)), k, chunk)
+        return self._importance_estimate(x, self.labels(len(x), y), k, chunk)
 
     def _importance_estimate(self, x: Tensor, y: Tensor | None, k: int, chunk: int) -> Tensor:
         b = len(x)
@@ -337,25 +333,18 @@ class VAE(Method):
         return log_sum - math.log(k)
 
     @torch.no_grad()
-    def sample(self, n: int, *, y: Tensor | None = None, **overrides: Any) -> Tensor:
+    def draw(self, n: int, y: Tensor | None, options: VAESampleOptions) -> Tensor:
         """``n`` samples (n, *shape): z ~ N(0, I), then x ~ p(x|z), or its mean.
 
         Args:
             n: number of samples.
             y: conditional VAE: the class of each sample (n,); None draws uniform labels.
-                A plain VAE takes no labels.
-            overrides: ``sample_noise`` (bool), overriding ``model.sample_noise``. With noise the
-                draws are the model's own distribution (for the toys, the honest sample); without,
-                the decoder means (Gaussian mu, Bernoulli probabilities), smoother pictures.
+            options: ``sample_noise`` overrides ``model.sample_noise``. With noise the draws are
+                the model's own distribution (for the toys, the honest sample); without, the
+                decoder means (Gaussian mu, Bernoulli probabilities), smoother pictures.
         """
-        unknown = [key for key in overrides if key != "sample_noise"]
-        if unknown:
-            raise UserError(f"unknown sampler setting {unknown[0]!r} for method 'vae'; valid: "
-                            "sample_noise")
-        noise = bool(overrides.get("sample_noise", self.cfg.sample_noise))
-        if self.num_classes is not None and y is None:
-            y = torch.randint(0, self.num_classes, (n,), device=self.device)
-        y = self.check_labels(y, n)
+        noise = self.cfg.sample_noise if options.sample_noise is None else options.sample_noise
+        y = self.labels(n, y)
         z = torch.randn(n, self.cfg.latent_dim, device=self.device)
         params, logvar_x = self.decode(z, y)
         if logvar_x is None:

@@ -28,10 +28,15 @@ References:
     2020, section 2.2 (random restarts of codes whose usage falls below a threshold).
 
 Example:
-    >>> run = genzoo.train("vqvae-mnist")                   # doctest: +SKIP
-    >>> vq = genzoo.load(run)                               # doctest: +SKIP
-    >>> codes = vq.encode(x)                                # (B, 7, 7) indices  # doctest: +SKIP
-    >>> x_hat = vq.decode_codes(codes)                      # doctest: +SKIP
+    >>> from genzoo.data import load_dataset
+    >>> quick = ["data.limit=64", "data.val_limit=64", "train.steps=2"]   # a 2-step run
+    >>> vq = genzoo.load(genzoo.train("vqvae-mnist", quick, quiet=True))
+    >>> x = vq.prepare(load_dataset("mnist", "test").x[:8]).x   # uint8 -> [0, 1]
+    >>> codes = vq.encode(x)                                # a 2x2 grid of code indices
+    >>> codes.shape, codes.dtype
+    (torch.Size([8, 2, 2]), torch.int64)
+    >>> vq.decode_codes(codes).shape
+    torch.Size([8, 1, 28, 28])
 """
 
 from __future__ import annotations
@@ -177,6 +182,7 @@ class VQVAE(Method):
 
     Config = VQVAEConfig
     data_range = (0.0, 1.0)
+    capabilities = frozenset({"codes", "features", "figures"})
     name = "vqvae"
 
     def __init__(self, cfg: VQVAEConfig, info: DatasetInfo) -> None:

@@ -17,6 +17,12 @@ from genzoo.config import param
 from genzoo.registry import Registry, nets
 
 
+class StemSplit:
+    """Declares a backbone split at its first layer: ``net(x) == net.from_stem(net.stem(x))``,
+    with ``stem`` the first layer (a module or method) and ``from_stem`` the rest. JEM++'s
+    proximal SGLD (:func:`~genzoo.samplers.langevin.proximal_sgld`) needs it."""
+
+
 @dataclass
 class NetConfig:
     """Base of network configs; ``name`` picks the registered subclass."""

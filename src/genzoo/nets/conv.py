@@ -33,11 +33,11 @@ from torch import Tensor, nn
 
 from genzoo.config import param
 from genzoo.errors import ConfigError
-from genzoo.nets.base import NetConfig, activation, grid_pool
+from genzoo.nets.base import NetConfig, StemSplit, activation, grid_pool
 from genzoo.registry import nets
 
 
-class SmallCNN(nn.Module):
+class SmallCNN(StemSplit, nn.Module):
     """(B, C, H, W) -> (B, out_dim).
 
     ``stages`` stages of ``convs`` 3x3 convolutions (default two), the last with stride 2,

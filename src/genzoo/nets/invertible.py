@@ -18,8 +18,13 @@ References:
 
 Example:
     >>> layer = ActNorm(3)
-    >>> y, log_det = layer(torch.randn(8, 3, 4, 4))
-    >>> x, _ = layer.inverse(y)
+    >>> x = torch.randn(8, 3, 4, 4)
+    >>> y, log_det = layer(x)              # the first training-mode pass initializes it
+    >>> log_det.shape
+    torch.Size([8])
+    >>> x_back, _ = layer.inverse(y)
+    >>> torch.allclose(x_back, x, atol=1e-5)
+    True
 """
 
 from __future__ import annotations

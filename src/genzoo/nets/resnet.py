@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from genzoo.config import param
 from genzoo.errors import ConfigError
-from genzoo.nets.base import NetConfig
+from genzoo.nets.base import NetConfig, StemSplit
 from genzoo.registry import nets
 
 
@@ -60,7 +60,7 @@ class WideBlock(nn.Module):
         return h + self.skip(x)
 
 
-class WideResNet(nn.Module):
+class WideResNet(StemSplit, nn.Module):
     """WRN-``depth``-``widen``: (B, C, H, W) -> (B, out_dim); ``features`` gives (B, 64*widen)."""
 
     def __init__(self, in_channels: int, out_dim: int, depth: int = 16, widen: int = 4,

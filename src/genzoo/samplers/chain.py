@@ -1,39 +1,59 @@
-"""Langevin sampling with a replay buffer, shared by the energy-based families (EBM, JEM).
+"""The Langevin chain of the energy-based families (EBM, conditional EBM, JEM, JEM++) and of
+every analysis that runs chains on their energies: one object, used by composition.
 
-:class:`BufferedLangevin` is a mixin for a :class:`~genzoo.models.base.Method` that defines
-``energy(x, y=None)`` and holds ``self.buffer`` (a :class:`~genzoo.samplers.replay.ReplayBuffer`),
-``self.box`` (the uniform-noise range), ``self.num_classes`` (None when unconditional) and
-``cfg.sampler`` (:class:`SGLDConfig`) and ``cfg.init`` (``noise`` or ``buffer``). It provides the
-chains used for training negatives and for sampling, the buffer's checkpointing, and the energy
-figures. The chains are :func:`~genzoo.samplers.langevin.sgld` in the JEM/IGEBM form
-``x <- clamp(x - a * clip(dE/dx) + s_t * eta)`` with the network in eval mode and only x
-receiving gradients.
+A :class:`LangevinChain` holds what a chain needs and nothing else: the network and the
+energy read off its output (``energy_of_output(net(x), y)``), the sampler's math
+(:class:`SGLDConfig`), how it runs (:class:`ChainRuntime`: memory format, precision,
+compilation, heap), where fresh chains start (``init``), the clamping box, and optionally a
+:class:`~genzoo.samplers.replay.ReplayBuffer`. The chains are
+:func:`~genzoo.samplers.langevin.sgld` in the JEM/IGEBM form
+``x <- clamp(x - a * clip(dE/dx) + s_t * eta)``, or JEM++'s
+:func:`~genzoo.samplers.langevin.proximal_sgld` when ``inner_steps`` > 0, with the network in
+eval mode and only x receiving gradients.
+
+Example:
+    >>> from genzoo.nets.mlp import MLPConfig
+    >>> net = MLPConfig(width=16, depth=2).build((2,), 1)
+    >>> chain = LangevinChain(net, lambda out, y: out.squeeze(-1), SGLDConfig(steps=5),
+    ...                       shape=(2,), box=(-4.0, 4.0), init=uniform_init(-4.0, 4.0))
+    >>> chain.run(chain.fresh(8)).shape
+    torch.Size([8, 2])
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from genzoo import runtime
 from genzoo.config import param
-from genzoo.data.base import Dataset
-from genzoo.errors import ConfigError, UserError
-from genzoo.models.base import class_labels
-from genzoo.runtime import kept_heap
-from genzoo.samplers import langevin as chains
-from genzoo.samplers.langevin import Schedule, energy_score, proximal_sgld, sgld, step_sizes
-from genzoo.samplers.replay import Init, ReplayBuffer
+from genzoo.errors import ConfigError
+from genzoo.nets.base import StemSplit
+from genzoo.samplers.langevin import (
+    Recorder,
+    Schedule,
+    energy_score,
+    frozen,
+    proximal_sgld,
+    sgld_trajectory,
+    step_sizes,
+)
+from genzoo.samplers.replay import Init, ReplayBuffer, uniform_init
+
+#: ``energy_of_output(out, y) -> (B,)``: the energy given the network's output (labels or None)
+EnergyOfOutput = Callable[[Tensor, Tensor | None], Tensor]
 
 
 @dataclass
 class SGLDConfig:
-    """SGLD in the JEM/IGEBM form ``x <- clamp(x - a * clip(dE/dx) + s * eta)``."""
+    """SGLD in the JEM/IGEBM form ``x <- clamp(x - a * clip(dE/dx) + s * eta)``: the math only
+    (how the chains run is :class:`ChainRuntime`)."""
 
     steps: int = param(60, "Langevin steps per training step", ge=0)
     step_size: float = param(0.01, "a: multiplies -dE/dx", gt=0)
@@ -56,26 +76,56 @@ class SGLDConfig:
     inner_step: float = param(0.2, "proximal SGLD: step size of the inner steps", gt=0)
     inner_clip: float = param(1.0, "proximal SGLD: clip each inner-gradient entry to [-c, c]",
                               gt=0)
-    channels_last: bool = param(True, "keep an image network's weights and the chains in "
-                                "channels-last memory format (faster convolutions on CPU; the "
-                                "same numbers to float tolerance)")
-    precision: Literal["float32", "bf16"] = param(
-        "float32", "the chains' forward and backward passes: float32, or bfloat16 autocast "
-        "(about 2-3x faster on CPUs with AVX512-BF16 and on GPUs; gradients then differ from "
-        "float32 by bf16 rounding); set apart from train.amp, whose autocast float32 chains "
-        "switch off")
-    compile: bool = param(False, "run the chains through torch.compile(net) (CPU inductor or "
-                          "CUDA; the first chain pays the compilation)")
-    keep_heap: bool = param(True, "CPU chains keep the memory they free mapped (glibc: no "
-                            "trimming or mmap during a chain, see genzoo.runtime), "
-                            "which spares a page fault per 4 KiB of activations and step")
 
     def noise(self, steps: int) -> list[float]:
         """``s_t`` for a chain of ``steps`` steps."""
         return step_sizes(self.noise_schedule, self.noise_scale, self.noise_end, steps)
 
 
+@dataclass
+class ChainRuntime:
+    """``model.runtime``: how the chains run (speed switches), apart from what they compute."""
+
+    channels_last: bool = param(True, "keep an image network's weights and the chains in "
+                                "channels-last memory format (faster convolutions on CPU; the "
+                                "same numbers to float tolerance)")
+    precision: Literal["float32", "bf16", "auto"] = param(
+        "float32", "the chains' forward and backward passes: float32, bfloat16 autocast "
+        "(about 2-3x faster where the device has native bf16, 20x slower on CPUs without it; "
+        "gradients then differ from float32 by bf16 rounding), or auto: bf16 where native, "
+        "float32 elsewhere; apart from train.amp, whose autocast float32 chains switch off")
+    compile: bool = param(False, "run the chains through torch.compile(net) (CPU inductor or "
+                          "CUDA; the first chain pays the compilation)")
+    keep_heap: bool = param(True, "CPU chains keep the memory they free mapped (glibc: no "
+                            "trimming or mmap during a chain, see genzoo.runtime), which "
+                            "spares a page fault per 4 KiB of activations and step")
+
+
 GAP_MOMENTUM = 0.98  # the energy-gap guard's running mean spans about 50 steps
+
+
+class EnergyGapGuard:
+    """The energy-gap guard (``model.max_gap``): a running mean of the step's ``cd`` =
+    E(x) - E(x'), and why it counts as divergence for the training loop's guard."""
+
+    def __init__(self, limit: float | None) -> None:
+        self.limit = limit
+        self.mean: float | None = None
+
+    def __call__(self, metrics: dict[str, float]) -> str | None:
+        if self.limit is None or "cd" not in metrics:
+            return None
+        gap = metrics["cd"] if self.mean is None else \
+            GAP_MOMENTUM * self.mean + (1 - GAP_MOMENTUM) * metrics["cd"]
+        self.mean = gap
+        if abs(gap) > self.limit:
+            return (f"energy gap E(x) - E(x') at {gap:.3g} (running mean; model.max_gap "
+                    f"{self.limit:g})")
+        return None
+
+    def reset(self) -> None:
+        """A rolled-back or resumed run starts the running mean afresh."""
+        self.mean = None
 
 
 @dataclass
@@ -100,180 +150,196 @@ class ReplayConfig:
                                   "E(x) - E(x') beyond +-max_gap counts as divergence for "
                                   "train.guard (None: off)", gt=0)
 
+    def build_buffer(self, shape: tuple[int, ...], init: Init, num_classes: int | None,
+                     box: tuple[float, float]) -> ReplayBuffer:
+        """The replay buffer of these keys: items of ``shape``, fresh ones from ``init``,
+        labels over ``num_classes`` (None: unlabelled), uint8 storage over ``box``."""
+        return ReplayBuffer(self.buffer_size, shape, init, self.p_new, num_classes=num_classes,
+                            uint8_range=box if self.buffer_uint8 else None,
+                            p_new_decay=self.p_new_decay)
 
-class BufferedLangevin:
-    """Training negatives and samples by SGLD chains from noise or a replay buffer.
+    def gap_guard(self) -> EnergyGapGuard:
+        """The energy-gap guard of ``max_gap`` (off when None)."""
+        return EnergyGapGuard(self.max_gap)
 
-    The host defines ``energy_of_output(out, y)``, the energy (B,) given the backbone's
-    output ``out = self.net(x)``, so that proximal SGLD (``sampler.inner_steps`` > 0) can split
-    the energy at the backbone's first layer (``net.stem`` / ``net.from_stem``).
+
+@dataclass
+class SampleOptions:
+    """Options of ``sample()`` of the Langevin families (``genzoo sample RUN sampler.KEY=V``):
+    each overrides the run's ``model.sampler`` key of the same name for one call."""
+
+    sample_init: Literal["noise", "buffer"] | None = param(
+        None, "noise: fresh chains from uniform noise; buffer: replay-buffer items")
+    sample_steps: int | None = param(None, "steps of chains from noise", ge=0)
+    buffer_steps: int | None = param(None, "steps of chains from buffer items", ge=0)
+
+
+class LangevinChain:
+    """SGLD chains (or JEM++'s proximal SGLD) on ``E(x, y) = energy_of_output(net(x), y)``.
+
+    Args:
+        net: the energy network; proximal SGLD needs its first-layer split (``net.stem`` and
+            ``net.from_stem``).
+        energy_of_output: ``(net(x), y) -> (B,)``; y None gives the marginal E(x).
+        cfg: the sampler's math.
+        runtime: how the chains run (default :class:`ChainRuntime`'s defaults).
+        shape: one item's shape, e.g. (3, 32, 32).
+        box: the range fresh uniform starts and uint8 buffers cover.
+        clamp: keep chains in this range after every step (images: their data range; None:
+            unbounded vectors).
+        init: fresh chain starts ``init(n, device, shape, labels)``; default uniform over box.
+        buffer: a replay buffer of persistent chains (None: chains always start fresh).
+        num_classes: classes of the energy (None: unconditional).
+        start: where training negatives start, ``noise`` or ``buffer``.
     """
 
-    def _build_buffer(self, init: Init) -> ReplayBuffer:
-        """The replay buffer from the host's config keys (``buffer_size``, ``p_new``,
-        ``p_new_decay``, ``buffer_uint8``), fresh items from ``init``, labels over
-        ``self.num_classes`` (None: unlabelled), uint8 storage over ``self.box``."""
-        cfg = self.cfg
-        return ReplayBuffer(cfg.buffer_size, self.info.shape, init, cfg.p_new,
-                            num_classes=self.num_classes,
-                            uint8_range=self.box if cfg.buffer_uint8 else None,
-                            p_new_decay=cfg.p_new_decay)
-
-    def _prepare_sampler(self) -> None:
-        """ConfigError when proximal SGLD is asked of a backbone without a stem split; puts an
-        image network's weights in channels-last format (``sampler.channels_last``)."""
-        if self.cfg.sampler.inner_steps and not hasattr(self.net, "from_stem"):
-            raise ConfigError(f"sampler.inner_steps (proximal SGLD) needs a backbone with a "
-                              f"first-layer split (cnn, wrn), not {self.cfg.net.name!r}")
-        if self._channels_last:
-            self.net.to(memory_format=torch.channels_last)
+    def __init__(self, net: nn.Module, energy_of_output: EnergyOfOutput, cfg: SGLDConfig,
+                 runtime: ChainRuntime | None = None, *, shape: tuple[int, ...],
+                 box: tuple[float, float], clamp: tuple[float, float] | None = None,
+                 init: Init | None = None, buffer: ReplayBuffer | None = None,
+                 num_classes: int | None = None,
+                 start: Literal["noise", "buffer"] = "buffer") -> None:
+        self.net, self.energy_of_output, self.cfg = net, energy_of_output, cfg
+        self.runtime = runtime or ChainRuntime()
+        self.shape, self.box, self.clamp = shape, box, clamp
+        self.init = init or (buffer.init if buffer is not None else uniform_init(*box))
+        self.buffer, self.num_classes, self.start = buffer, num_classes, start
+        if cfg.inner_steps and not isinstance(net, StemSplit):
+            raise ConfigError("sampler.inner_steps (proximal SGLD) needs a backbone with a "
+                              f"first-layer split (cnn, wrn), not {type(net).__name__}")
+        if self.channels_last:
+            net.to(memory_format=torch.channels_last)
 
     @property
-    def _channels_last(self) -> bool:
-        return self.cfg.sampler.channels_last and len(self.info.shape) == 3
+    def channels_last(self) -> bool:
+        return self.runtime.channels_last and len(self.shape) == 3
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
 
     @functools.cached_property
-    def _compiled_net(self) -> torch.nn.Module:
-        """``torch.compile(self.net)``, made once; cached in the instance ``__dict__``, so not
-        registered as a submodule (no extra state-dict keys)."""
+    def _compiled_net(self) -> nn.Module:
+        """``torch.compile(net)``, made once."""
         return torch.compile(self.net)
 
     def energy(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        """E(x) (B,) of inputs (B, *shape) in ``data_range``; with labels y (B,), E(x, y)."""
+        """E(x) (B,), or E(x, y) with labels (B,)."""
         return self.energy_of_output(self.net(x), y)
 
-    def _clamp(self) -> tuple[float, float] | None:
-        return self.box if self.info.value_range is not None else None
-
-    def _check_labels(self, n: int, y: Tensor | None) -> Tensor | None:
-        if y is None or self.num_classes is None:
-            if y is not None:
-                raise UserError(f"method {self.name!r} is unconditional: it takes no labels")
-            return None
-        return class_labels(y, n, self.num_classes, self.device)
-
-    def langevin(self, x: Tensor, steps: int | None = None, y: Tensor | None = None) -> Tensor:
-        """Run the configured SGLD from ``x`` (B, *shape), labels ``y`` held fixed, with the
+    # ------------------------------------------------------------------ the chains
+    def run(self, x: Tensor, steps: int | None = None, y: Tensor | None = None, *,
+            sign: float = 1.0, record: Recorder | None = None, every: int = 1) -> Tensor:
+        """Run the configured chain from ``x`` (B, *shape), labels ``y`` held fixed, with the
         network in eval mode (no batch-norm statistics updated) and its weights frozen (only
-        ``x`` gets gradients), in the sampler's memory format and precision
-        (``sampler.channels_last``, ``sampler.precision``, ``sampler.compile``).
+        ``x`` gets gradients), in the runtime's memory format and precision.
 
-        Returns the chains' ends (B, *shape), contiguous."""
-        s = self.cfg.sampler
-        steps = s.steps if steps is None else steps
-        was_training = self.training
-        self.eval()
+        Args:
+            x: starting points (B, *shape); not modified.
+            steps: number of steps (default ``cfg.steps``, the training chains').
+            y: labels (B,) of E(x, y), or None for E(x).
+            sign: -1 climbs the energy (negative step sizes; analyses).
+            record, every: ``record(t, x)`` at t = 0 and every ``every`` steps.
+
+        Returns:
+            The chains' ends (B, *shape), contiguous.
+        """
+        steps = self.cfg.steps if steps is None else steps
+        was_training = self.net.training
+        self.net.eval()
         try:
-            return self._chains(x, steps, y)
+            return self._chains(x, steps, y, sign, record, every)
         finally:
-            self.train(was_training)
+            self.net.train(was_training)
 
-    def _chains(self, x: Tensor, steps: int, y: Tensor | None) -> Tensor:
-        s = self.cfg.sampler
-        if self._channels_last:
+    def _chains(self, x: Tensor, steps: int, y: Tensor | None, sign: float,
+                record: Recorder | None, every: int) -> Tensor:
+        s, how = self.cfg, self.runtime
+        if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         device_type = x.device.type
-        # the whole chain, backward passes included, in the sampler's own precision: an
+        # the whole chain, backward passes included, in the chain's own precision: an
         # enclosing autocast (train.amp) would otherwise also reach the backward's matmuls
-        precision = torch.autocast(device_type, torch.bfloat16, enabled=s.precision == "bf16")
-        keep = s.keep_heap and device_type == "cpu"
-        with chains.frozen(self.net), kept_heap() if keep else contextlib.nullcontext(), \
-                precision:
+        bf16 = how.precision == "bf16" or (how.precision == "auto"
+                                           and runtime.native_bf16(x.device))
+        precision = torch.autocast(device_type, torch.bfloat16, enabled=bf16)
+        keep = how.keep_heap and device_type == "cpu"
+        with frozen(self.net), runtime.kept_heap() if keep else contextlib.nullcontext(), precision:
             if s.inner_steps:
-                def head(z: Tensor) -> Tensor:
-                    return self.energy_of_output(self.net.from_stem(z), y).float()
+                net = self.net
 
-                x = proximal_sgld(self.net.stem, head, x, steps, s.step_size, s.noise(steps),
-                                  inner_steps=s.inner_steps, inner_step=s.inner_step,
+                def head(z: Tensor) -> Tensor:
+                    return self.energy_of_output(net.from_stem(z), y).float()
+
+                x = proximal_sgld(net.stem, head, x, steps, sign * s.step_size, s.noise(steps),
+                                  inner_steps=s.inner_steps, inner_step=sign * s.inner_step,
                                   inner_clip=s.inner_clip, clip_grad=s.clip_grad,
-                                  clamp=self._clamp())
+                                  clamp=self.clamp, record=record, every=every)
             else:
-                net = self._compiled_net if s.compile else self.net
+                net = self._compiled_net if how.compile else self.net
 
                 def energy(v: Tensor) -> Tensor:
                     return self.energy_of_output(net(v), y).float()
 
-                x = sgld(energy_score(energy), x, steps, s.step_size, s.noise(steps),
-                         clip_grad=s.clip_grad, clamp=self._clamp())
+                x = sgld_trajectory(energy_score(energy), x, steps, sign * s.step_size,
+                                    s.noise(steps), record, every=every,
+                                    clip_grad=s.clip_grad, clamp=self.clamp)
         return x.contiguous()
 
-    def _fresh(self, n: int, y: Tensor | None = None) -> Tensor:
-        """``n`` fresh chain starts from the buffer's init (uniform noise, or JEM++'s class
-        Gaussians for labels ``y``, uniform classes when None)."""
-        if y is None and self.buffer.num_classes:
-            y = torch.randint(self.buffer.num_classes, (n,), device=self.device)
-        return self.buffer.init(n, self.device, self.info.shape, y)
+    def fresh(self, n: int, y: Tensor | None = None) -> Tensor:
+        """``n`` fresh chain starts from ``init`` (uniform noise, or JEM++'s class Gaussians
+        for labels ``y``; uniform classes when None and the chain has classes)."""
+        if y is None and self.num_classes:
+            y = torch.randint(self.num_classes, (n,), device=self.device)
+        return self.init(n, self.device, self.shape, y)
 
-    def negatives(self, n: int, y: Tensor | None = None) -> Tensor:
-        """Negatives for one step: chains from fresh noise, or from the buffer and pushed back
-        (with their labels and ages). Labels ``y`` (n,) fix each chain's class (the energy is
-        then E(x, y) and buffer starts come from that class); without them the chains run on
-        the marginal energy E(x), and a model with classes stores each result under its
-        predicted class (:meth:`predict`)."""
-        if self.cfg.init == "noise":
-            return self.langevin(self._fresh(n, y), y=y)
-        buffer = self.buffer.to(self.device)
+    def negatives(self, n: int, y: Tensor | None = None, *, training: bool = True) -> Tensor:
+        """Negatives for one training step: chains from fresh starts, or (``start: buffer``)
+        from the buffer and, in training, pushed back with their labels and ages. Labels ``y``
+        (n,) fix each chain's class (the energy is then E(x, y) and buffer starts come from
+        that class); without them the chains run on the marginal energy E(x), and a chain
+        with classes stores each result under its predicted class (:meth:`predict`)."""
+        if self.start == "noise" or self.buffer is None:
+            return self.run(self.fresh(n, y), y=y)
+        buffer = self.buffer = self.buffer.to(self.device)
         # training draws count towards the buffer's p_new_decay; validation draws do not
-        x0, labels, index = buffer.sample(n, y, None if self.training else buffer.current_p_new)
-        x = self.langevin(x0, y=y)
-        if self.training:
+        x0, labels, index = buffer.sample(n, y, None if training else buffer.current_p_new)
+        x = self.run(x0, y=y)
+        if training:
             if y is None and self.num_classes is not None:
                 labels = self.predict(x)  # chains on E(x) keep the model's label
-            self.buffer.push(x, labels, index)
+            buffer.push(x, labels, index)
         return x
 
     @torch.no_grad()
     def predict(self, x: Tensor) -> Tensor:
-        """The most likely class ``argmax_k p(k | x) = argmin_k E(x, k)`` (B,) of inputs
-        (B, *shape); needs a model with classes."""
+        """The most likely class ``argmin_k E(x, k)`` (B,) of inputs (B, *shape)."""
+        if self.num_classes is None:
+            raise ConfigError("predict needs an energy with classes")
         out = self.net(x)
         full = torch.empty(len(x), dtype=torch.long, device=x.device)
         energies = [self.energy_of_output(out, full.fill_(k)) for k in range(self.num_classes)]
         return torch.stack(energies, 1).argmin(1)
 
-    def sample(self, n: int, *, y: Tensor | None = None, steps: int | None = None,
-               from_buffer: bool | None = None) -> Tensor:
-        """``n`` samples (n, *shape): fresh chains of ``sampler.sample_steps`` (or ``steps``)
-        from uniform noise, or (``from_buffer``) stored replay-buffer items (no fresh noise;
-        an empty buffer or class gives noise) refined by ``sampler.buffer_steps`` (or
-        ``steps``) more steps, leaving out items younger than ``sampler.min_age``. The default
-        start is ``sampler.sample_init``. Labels ``y`` (n,) fix the class of a conditional
-        model's chains (buffer draws come from that class); without them classes are
-        uniform."""
-        s = self.cfg.sampler
-        y = self._check_labels(n, y)
-        if y is None and self.num_classes is not None:
-            y = torch.randint(self.num_classes, (n,), device=self.device)
-        if from_buffer if from_buffer is not None else s.sample_init == "buffer":
+    def sample(self, n: int, y: Tensor | None, options: SampleOptions) -> Tensor:
+        """``n`` samples (n, *shape): fresh chains of ``sample_steps`` from ``init``, or
+        (``sample_init: buffer``) stored buffer items (no fresh noise; an empty buffer or class
+        gives noise) refined by ``buffer_steps``, leaving out items younger than ``min_age``.
+        ``options`` override the config's keys of the same name; labels ``y`` (n,) (or None)
+        fix the class of each chain (buffer draws come from that class)."""
+        s = self.cfg
+        start = options.sample_init or s.sample_init
+        if start == "buffer" and self.buffer is not None:
+            steps = s.buffer_steps if options.buffer_steps is None else options.buffer_steps
             x0 = self.buffer.to(self.device).sample(n, y, p_new=0.0, min_age=s.min_age)[0]
-            return self.langevin(x0, s.buffer_steps if steps is None else steps, y)
-        return self.langevin(self._fresh(n, y), s.sample_steps if steps is None else steps, y)
+            return self.run(x0, steps, y)
+        steps = s.sample_steps if options.sample_steps is None else options.sample_steps
+        return self.run(self.fresh(n, y), steps, y)
 
-    def figures(self, out_dir: Path, train: Dataset | None, test: Dataset) -> dict[str, str]:
-        """Images: the replay buffer and a histogram of energies of test images, buffer
-        samples and noise (see :func:`genzoo.viz.energy.ebm_figures`)."""
-        from genzoo.viz.energy import ebm_figures
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        return {} if self.buffer is None else {"buffer": self.buffer.state_dict()}
 
-        return ebm_figures(self, out_dir, train, test)
-
-    def divergence(self, metrics: dict[str, float]) -> str | None:
-        """The energy-gap guard (``model.max_gap``): updates the running mean of the step's
-        ``cd`` = E(x) - E(x') and says why it counts as divergence, or None."""
-        limit = self.cfg.max_gap
-        if limit is None or "cd" not in metrics:
-            return None
-        previous = getattr(self, "_gap_mean", None)
-        gap = metrics["cd"] if previous is None else \
-            GAP_MOMENTUM * previous + (1 - GAP_MOMENTUM) * metrics["cd"]
-        self._gap_mean = gap
-        if abs(gap) > limit:
-            return f"energy gap E(x) - E(x') at {gap:.3g} (running mean; model.max_gap {limit:g})"
-        return None
-
-    def state_for_checkpoint(self) -> dict:
-        return {"buffer": self.buffer.state_dict()}
-
-    def load_extra_state(self, state: dict) -> None:
-        self._gap_mean = None  # a rolled-back or resumed run starts the guard's mean afresh
-        if "buffer" in state:
+    def load_state_dict(self, state: dict) -> None:
+        if "buffer" in state and self.buffer is not None:
             self.buffer.load_state_dict(state["buffer"])

@@ -9,8 +9,14 @@ References:
     Yang & Ji, "JEM++: Improved Techniques for Training JEM", ICCV 2021, section 3.2.
 
 Example:
+    >>> from genzoo.data import load_dataset
+    >>> from genzoo.data.transforms import to_float
+    >>> train = load_dataset("digits", "train")                     # uint8 in [0, 16]
+    >>> x_train, y_train = to_float(train.x, train.info.value_range, (-1.0, 1.0)), train.y
     >>> g = ClassGaussian.fit(x_train, y_train, num_classes=10, jitter=1e-4, box=(-1.0, 1.0))
     >>> x0 = g.sample(torch.tensor([3, 3, 7]))     # (3, *shape), clamped to the box
+    >>> x0.shape, bool(x0.abs().max() <= 1)
+    (torch.Size([3, 1, 8, 8]), True)
 """
 
 from __future__ import annotations

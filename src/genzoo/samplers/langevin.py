@@ -32,10 +32,13 @@ References:
     Principle", NeurIPS 2019 (the first-layer Hamiltonian of the inner steps).
 
 Example:
-    >>> mean = torch.tensor([1.0, -1.0])
-    >>> x = langevin(lambda x: -(x - mean), torch.zeros(5000, 2), steps=500, eps=0.1)
-    >>> x.mean(0)                                    # doctest: +SKIP
-    tensor([ 1.00, -1.00])
+    >>> mean = torch.tensor([1.0, -1.0])               # p = N(mean, I): score -(x - mean)
+    >>> x = langevin(lambda x: -(x - mean), torch.zeros(5000, 2), steps=200, eps=0.5)
+    >>> x.shape
+    torch.Size([5000, 2])
+    >>> torch.allclose(x.mean(0), mean, atol=0.1), torch.allclose(x.std(0), torch.ones(2),
+    ...                                                           atol=0.1)
+    (True, True)
 """
 
 from __future__ import annotations
@@ -235,7 +238,8 @@ def proximal_sgld(stem: Callable[[Tensor], Tensor], head_energy: Callable[[Tenso
                   x: Tensor, steps: int, step_size: float, noise_scale: float | Sequence[float],
                   *, inner_steps: int, inner_step: float, inner_clip: float,
                   clip_grad: float | None = None,
-                  clamp: tuple[float, float] | None = None) -> Tensor:
+                  clamp: tuple[float, float] | None = None, record: Recorder | None = None,
+                  every: int = 1) -> Tensor:
     """JEM++ proximal SGLD on ``E(x) = head_energy(stem(x))`` (YOPO form).
 
     Each outer step t computes, in one backward pass, ``g = dE/dx`` and ``p = dE/dz`` at the
@@ -261,6 +265,8 @@ def proximal_sgld(stem: Callable[[Tensor], Tensor], head_energy: Callable[[Tenso
         inner_clip: ``c``, each entry of their gradient is clipped to [-c, c].
         clip_grad: clip each entry of the outer gradient ``g`` to [-c, c] (None: no clipping).
         clamp: project into ``(low, high)`` after every update.
+        record, every: ``record(t, x)`` at t = 0 and every ``every`` outer steps after, as in
+            :func:`sgld_trajectory` (None: nothing recorded).
 
     Returns:
         The final points (B, ...), detached. The stem and head accumulate no gradient.
@@ -269,6 +275,8 @@ def proximal_sgld(stem: Callable[[Tensor], Tensor], head_energy: Callable[[Tenso
     if len(noises) != steps:
         raise ValueError(f"need {steps} noise scales")
     x = x.detach()
+    if record is not None:
+        record(0, x.clone())
     for t in range(steps):
         with torch.enable_grad():
             xg = x.requires_grad_(True)
@@ -286,4 +294,6 @@ def proximal_sgld(stem: Callable[[Tensor], Tensor], head_energy: Callable[[Tenso
         if noises[t]:
             x = _clamped(x + noises[t] * _noise(x), clamp)
         x = x.detach()
+        if record is not None and ((t + 1) % every == 0 or t + 1 == steps):
+            record(t + 1, x.clone())
     return x

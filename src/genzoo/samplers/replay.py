@@ -16,7 +16,11 @@ References:
 Example:
     >>> buf = ReplayBuffer(1000, (2,), init=uniform_init(-4.0, 4.0), p_new=0.05)
     >>> x0, y0, index = buf.sample(64)     # all fresh while the buffer is empty
-    >>> buf.push(x0, y0)
+    >>> x0.shape, bool((index == -1).all())
+    (torch.Size([64, 2]), True)
+    >>> buf.push(x0, y0)                   # (after running the chains from x0)
+    >>> len(buf)
+    64
 """
 
 from __future__ import annotations

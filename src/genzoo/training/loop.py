@@ -1,10 +1,12 @@
 """The one training loop: ``fit(method, data, cfg, run_dir)``.
 
 Every family trains here: optimizer steps (through ``method.train_step``), learning-rate warm-up
-and schedule, gradient clipping, weight EMA, AMP on CUDA, data parallelism under torchrun, a
-progress bar, ``metrics.jsonl``, validation, sample grids, atomic checkpoints that resume
-exactly, and a divergence guard that rolls back to the last good checkpoint (on a non-finite or
-exploding loss, or when ``method.divergence(metrics)`` says why the method's state diverged).
+and schedule, gradient clipping, weight EMA, mixed precision where the device has it natively
+(``train.amp``, resolved by :func:`genzoo.runtime.resolve_precision` and logged), data
+parallelism under torchrun, a progress bar, ``metrics.jsonl``, validation, sample grids, atomic
+checkpoints that resume exactly, and a divergence guard that rolls back to the last good
+checkpoint (on a non-finite or exploding loss, or when ``method.divergence(metrics)`` says why
+the method's state diverged).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +22,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from genzoo import runtime
 from genzoo.config import RunConfig, TrainConfig
 from genzoo.data.base import Dataset
 from genzoo.errors import ConfigError, TrainingDiverged
@@ -91,9 +95,10 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
 
 def training_device(tc: TrainConfig, local_rank: int = 0) -> torch.device:
     """:func:`pick_device` for ``tc.device``, after checking that ``tc``'s mixed precision
-    suits it: bf16 autocast runs on any device, fp16 (with its gradient scaler) needs CUDA."""
+    suits it: bf16 autocast runs on any device, fp16 (with its gradient scaler) needs CUDA
+    (``train.amp=auto`` leaves fp16 off elsewhere)."""
     device = pick_device(tc.device, local_rank)
-    if tc.amp and tc.amp_dtype == "fp16" and device.type != "cuda":
+    if tc.amp is True and tc.amp_dtype == "fp16" and device.type != "cuda":
         raise ConfigError(f"train.amp_dtype: fp16 needs a CUDA device (this run is on "
                           f"{device.type}); use train.amp_dtype=bf16")
     return device
@@ -166,7 +171,9 @@ class _Trainer:
         self.total = self.tc.steps or self.tc.epochs * spe
         self.eval_every = self.tc.eval_every or spe
         self.ckpt_every = self.tc.ckpt_every or spe
-        fp16 = self.tc.amp and self.tc.amp_dtype == "fp16"
+        # train.amp resolved once: the dtype every step computes in, and why (logged in run)
+        self.precision = runtime.resolve_precision(self.tc.amp, self.tc.amp_dtype, self.device)
+        fp16 = self.precision.dtype == torch.float16
         self.opt = Optimizers(method.param_groups(), self.tc,
                               torch.amp.GradScaler(self.device.type, enabled=fp16))
         self.ema = EMA(method, self.tc.ema_decay) if self.tc.ema_decay else None
@@ -228,7 +235,7 @@ class _Trainer:
             self.save("best")
 
     def write_samples(self, tag: str) -> None:
-        if not (self.ctx.is_main and self.method.can_sample):
+        if not (self.ctx.is_main and "sample" in self.method.capabilities):
             return
         from genzoo.viz.samples import save_samples
 
@@ -268,6 +275,17 @@ class _Trainer:
             tqdm.write(f"genzoo: {reason} at step {step}; rolled back to step "
                        f"{self.state.step} (restart {restarts}/{guard.max_restarts})")
 
+    def log_precision(self) -> None:
+        """Where ``train.amp`` was not simply false: which precision the steps run in and why,
+        as an event of metrics.jsonl and, unless quiet, a line on stderr."""
+        if self.tc.amp is False:
+            return
+        p = self.precision
+        self.log.write({"step": self.state.step, "time": self._time(), "event": "precision",
+                        "reason": str(p), "amp": p.request, "dtype": p.name})
+        if not self.quiet and self.ctx.is_main:
+            tqdm.write(f"genzoo: {p}", file=sys.stderr)
+
     def run(self, resume_from: dict | None) -> None:
         if resume_from is not None:
             self.restore(resume_from, exact=True)
@@ -277,6 +295,7 @@ class _Trainer:
             self.save("last")  # the guard always has a state to roll back to
         self.method.attach(self.data)
         self._t0 = time.perf_counter()
+        self.log_precision()
         last_ckpt_time = time.perf_counter()
         running: dict[str, float] = {}
         count = 0
@@ -284,7 +303,7 @@ class _Trainer:
                    disable=self.quiet or not self.ctx.is_main, desc=self.cfg.name)
         autocast = torch.autocast(
             self.device.type, dtype=torch.bfloat16 if self.tc.amp_dtype == "bf16" else
-            torch.float16, enabled=self.tc.amp)
+            torch.float16, enabled=self.precision.autocast)
         while self.state.step < self.total:
             x, y = self.stream.batch(self.state.step)
             batch: Batch = self.method.prepare(

@@ -2,8 +2,12 @@
 
 Example:
     >>> from genzoo.viz import read_metrics, plot_curves
-    >>> recs = read_metrics("runs/jem-mnist")                       # list of dicts
-    >>> plot_curves({"jem-mnist": recs}, "runs/jem-mnist/curves.png")
+    >>> run = genzoo.train("clf-digits", ["train.epochs=1"], quiet=True)
+    >>> recs = read_metrics(run)                                    # list of dicts
+    >>> [(r["step"], r["split"]) for r in recs]                     # log_every 10, 22 steps
+    [(10, 'train'), (20, 'train'), (22, 'train'), (22, 'val')]
+    >>> print(plot_curves({"clf-digits": recs}, run / "curves.png"))
+    runs/clf-digits/curves.png
 """
 
 from __future__ import annotations

@@ -1,7 +1,14 @@
 """Energy views of an image EBM: its replay buffer, and energies of data, samples and noise.
 
 Example:
-    >>> ebm_figures(method, Path("runs/ebm-mnist/figures"), None, test)   # doctest: +SKIP
+    >>> from genzoo.data import load_dataset
+    >>> quick = ["data.limit=64", "data.val_limit=64", "train.steps=1", "model.sampler.steps=2",
+    ...          "train.num_samples=4"]                                   # a 1-step run
+    >>> ebm = genzoo.load(genzoo.train("ebm-mnist", quick, quiet=True))
+    >>> test = load_dataset("mnist", "test").subset(slice(0, 100))
+    >>> figures = ebm_figures(ebm, Path("figures"), None, test)           # {file name: caption}
+    >>> sorted(figures)
+    ['buffer.png', 'energies.png']
 """
 
 from __future__ import annotations

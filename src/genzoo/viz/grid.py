@@ -6,7 +6,8 @@ Example:
     >>> x = torch.rand(16, 1, 28, 28)               # (B, C, H, W) in [0, 1]
     >>> image_grid(x).shape                         # 4 x 4 tiles, 2 px padding
     (122, 122, 3)
-    >>> path = save_image_grid(x * 2 - 1, "/tmp/g.png", value_range=(-1.0, 1.0))
+    >>> print(save_image_grid(x * 2 - 1, "grid.png", value_range=(-1.0, 1.0)))
+    grid.png
 """
 
 from __future__ import annotations

@@ -6,8 +6,12 @@ attached to an issue, or opened from a copied folder.
 
 Example:
     >>> from genzoo.viz import write_report
-    >>> write_report(["runs/jem-mnist"])                          # runs/jem-mnist/report.html
-    >>> write_report(["runs/a", "runs/b"], out="compare.html")    # one page comparing both
+    >>> a = genzoo.train("clf-digits", ["train.epochs=1"], quiet=True)
+    >>> b = genzoo.train("clf-digits", ["train.epochs=1", "model.noise_sigma=0.0"], quiet=True)
+    >>> print(write_report(a))                                   # the run's own page
+    runs/clf-digits/report.html
+    >>> print(write_report([a, b], out="compare.html"))          # one page comparing both
+    compare.html
 """
 
 from __future__ import annotations

@@ -6,13 +6,18 @@ ones, in order. Every image is embedded as a ``data:image/png;base64`` URI, so t
 self-contained.
 
 Example:
+    >>> from matplotlib.figure import Figure
     >>> from genzoo.viz import Section, image_from_figure, table_html, write_report
+    >>> fig = Figure(figsize=(3, 3))
+    >>> _ = fig.add_subplot().plot([0, 1], [0, 1], "--")
     >>> sec = Section(
     ...     title="Calibration",
     ...     html=table_html(["bin", "accuracy"], [[0.1, 0.12], [0.9, 0.87]]),
     ...     images=[image_from_figure(fig, caption="reliability diagram")],
     ... )
-    >>> write_report(["runs/jem-cifar10"], extra_sections=[sec])
+    >>> run = genzoo.train("clf-digits", ["train.epochs=1"], quiet=True)
+    >>> print(write_report(run, extra_sections=[sec]))
+    runs/clf-digits/report.html
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ def save_samples(method: Any, n: int, path: Path, data: Dataset | None = None, *
     Returns:
         The samples (n, *shape) on the CPU.
     """
-    classes = method.info.num_classes if getattr(method, "conditional", False) else None
+    classes = method.info.num_classes if method.conditional else None
     if y is None and classes:
         y = (torch.arange(n) % classes).to(method.device)
     x = method.sample(n, y=y, **overrides).detach().float().cpu()

@@ -3,8 +3,10 @@
 Example:
     >>> import torch
     >>> from genzoo.viz import scatter_2d, density_2d
-    >>> scatter_2d(torch.randn(500, 2), torch.randn(500, 2) * 0.5, "/tmp/s.png", title="ebm")
-    >>> density_2d(lambda x: -0.5 * (x ** 2).sum(1), "/tmp/d.png", points=torch.randn(200, 2))
+    >>> print(scatter_2d(torch.randn(500, 2), torch.randn(500, 2) * 0.5, "s.png", title="ebm"))
+    s.png
+    >>> print(density_2d(lambda x: -0.5 * (x ** 2).sum(1), "d.png", points=torch.randn(200, 2)))
+    d.png
 """
 
 from __future__ import annotations

@@ -1,8 +1,13 @@
 """Figures of an image VAE: reconstructions of test images, and class-conditional samples.
 
 Example:
-    >>> vae_figures(vae, Path("runs/cvae-mnist/figures"), test)      # doctest: +SKIP
-    {'reconstructions.png': '...', 'class-samples.png': '...'}
+    >>> from genzoo.data import load_dataset
+    >>> quick = ["data.limit=64", "data.val_limit=64", "train.steps=2"]   # a 2-step run
+    >>> vae = genzoo.load(genzoo.train("cvae-mnist", quick, quiet=True))
+    >>> test = load_dataset("mnist", "test").subset(slice(0, 100))
+    >>> figures = vae_figures(vae, Path("figures"), test)                # {file name: caption}
+    >>> sorted(figures)
+    ['class-samples.png', 'reconstructions.png']
 """
 
 from __future__ import annotations

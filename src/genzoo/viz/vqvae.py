@@ -1,8 +1,13 @@
 """Figures of a VQ-VAE: reconstructions of test images, and how often each code is used.
 
 Example:
-    >>> vqvae_figures(vq, Path("runs/vqvae-mnist/figures"), test)     # doctest: +SKIP
-    {'reconstructions.png': '...', 'codebook-usage.png': '...'}
+    >>> from genzoo.data import load_dataset
+    >>> quick = ["data.limit=64", "data.val_limit=64", "train.steps=2"]   # a 2-step run
+    >>> vq = genzoo.load(genzoo.train("vqvae-mnist", quick, quiet=True))
+    >>> test = load_dataset("mnist", "test").subset(slice(0, 100))
+    >>> figures = vqvae_figures(vq, Path("figures"), test)               # {file name: caption}
+    >>> sorted(figures)
+    ['codebook-usage.png', 'reconstructions.png']
 """
 
 from __future__ import annotations
