@@ -96,6 +96,7 @@ def main() -> None:
         differ = sorted(p for p in prints if p in before and before[p] != prints[p])
         path = write_result("fingerprint", [check("families_that_differ", len(differ), "<=", 0)],
                             {"compared_with": str(args.compare), "differ": differ,
+                             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                              "families": sorted(p for p in prints if p in before)})
         print(f"{len(differ)} of {len(prints)} families differ: {differ}; wrote {path}")
 
