@@ -37,16 +37,12 @@ def sample_run(run: Path | str, n: int = 64, *, y: int | None = None,
 
     ``overrides`` are ``sampler.KEY=VALUE`` items passed to ``method.sample`` as ``KEY=VALUE``.
     """
-    if n < 1:
-        raise UserError(f"expected a positive number of samples, got {n}", param="n")
     nested = parse_overrides(overrides or [])
     unknown = [k for k in nested if k != "sampler"]
     if unknown:
         raise UserError(f"sample overrides must start with 'sampler.', got {unknown[0]!r}")
     run_dir = Path(run)
-    method = load(run_dir, checkpoint=checkpoint)
-    if "sample" not in method.capabilities:
-        raise UserError(f"method {method.name!r} does not generate samples")
+    method = load(run_dir, checkpoint=checkpoint)  # method.sample checks n, options, labels
     labels = None
     if y is not None:
         classes = method.info.num_classes

@@ -130,11 +130,9 @@ class Method(nn.Module):
             options: the family's :attr:`SampleOptions` keys; an unknown key or a bad value is
                 a UserError naming the valid keys or what was expected.
         """
-        if self.SampleOptions is None:
-            raise UserError(f"method {self.name!r} does not generate samples")
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise UserError(f"n: expected a positive number of samples, got {n!r}")
         opts = self.sample_options(**options)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise UserError(f"expected a positive number of samples, got {n!r}", param="n")
         if y is not None:
             self.labels(n, y)  # bad labels fail before anything is drawn
         return self.draw(n, y, opts)

@@ -223,10 +223,6 @@ class LangevinChain:
         """``torch.compile(net)``, made once."""
         return torch.compile(self.net)
 
-    def energy(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        """E(x) (B,), or E(x, y) with labels (B,)."""
-        return self.energy_of_output(self.net(x), y)
-
     # ------------------------------------------------------------------ the chains
     def run(self, x: Tensor, steps: int | None = None, y: Tensor | None = None, *,
             sign: float = 1.0, record: Recorder | None = None, every: int = 1) -> Tensor:
@@ -260,9 +256,9 @@ class LangevinChain:
         device_type = x.device.type
         # the whole chain, backward passes included, in the chain's own precision: an
         # enclosing autocast (train.amp) would otherwise also reach the backward's matmuls
-        bf16 = how.precision == "bf16" or (how.precision == "auto"
-                                           and runtime.native_bf16(x.device))
-        precision = torch.autocast(device_type, torch.bfloat16, enabled=bf16)
+        request = {"float32": False, "bf16": True, "auto": "auto"}[how.precision]
+        chosen = runtime.resolve_precision(request, "bf16", x.device, "model.runtime.precision")
+        precision = torch.autocast(device_type, torch.bfloat16, enabled=chosen.autocast)
         keep = how.keep_heap and device_type == "cpu"
         with frozen(self.net), runtime.kept_heap() if keep else contextlib.nullcontext(), precision:
             if s.inner_steps:
@@ -301,7 +297,7 @@ class LangevinChain:
         with classes stores each result under its predicted class (:meth:`predict`)."""
         if self.start == "noise" or self.buffer is None:
             return self.run(self.fresh(n, y), y=y)
-        buffer = self.buffer = self.buffer.to(self.device)
+        buffer = self.buffer.to(self.device)  # moved in place: the same buffer
         # training draws count towards the buffer's p_new_decay; validation draws do not
         x0, labels, index = buffer.sample(n, y, None if training else buffer.current_p_new)
         x = self.run(x0, y=y)
