@@ -108,7 +108,9 @@ class TrainConfig:
     channels_last: bool = param(False, "keep the method's 4-d weights (convolutions) in "
                                 "channels-last memory format, so image batches flow through "
                                 "the convolutions channels-last (faster on CPU with oneDNN)")
-    log_every: int = param(50, "steps between training log lines", ge=1)
+    log_every: int | Literal["epoch"] = param(
+        50, "steps between training log lines (each the mean over its steps), or epoch: one "
+        "line per epoch, the epoch's means", ge=1)
     eval_every: int | None = param(None, "steps between validations; default once per epoch",
                                    ge=1)
     ckpt_every: int | None = param(None, "steps between checkpoints; default once per epoch",

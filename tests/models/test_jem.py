@@ -51,7 +51,7 @@ def test_a_step_on_the_contrastive_term_lowers_data_energy_and_raises_sample_ene
     jem.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
     batch = jem.prepare(data.x[:32], data.y[:32])
     x_neg = torch.rand_like(batch.x) * 2 - 1
-    jem.chain.negatives = lambda n, y=None, *, training: x_neg  # fixed samples
+    jem.chain.negatives = lambda n, y=None, *, training, labelled=False: x_neg  # fixed samples
     y = batch.y if term == "pxy" else None
     jem.train()
     contrastive = jem.loss(batch).loss - torch.nn.functional.cross_entropy(jem(batch.x), batch.y)
@@ -75,8 +75,8 @@ def test_fewer_negatives_than_data_give_the_hand_computed_loss():
     x_neg = torch.rand(5, *batch.x.shape[1:]) * 2 - 1
     calls = []
 
-    def fixed(n, y=None, *, training):
-        assert training
+    def fixed(n, y=None, *, training, labelled=False):
+        assert training and not labelled
         calls.append((n, None if y is None else y.clone()))
         return x_neg
 
@@ -120,6 +120,81 @@ def test_unconditional_chains_are_stored_under_the_predicted_class():
     assert torch.allclose(stored, x)
     assert torch.equal(labels, jem(x).argmax(1))
     assert torch.equal(jem.predict(x), jem(x).argmax(1))
+
+
+def _spec_jem(*overrides: str):
+    """A digits JEM of the JEM project's step (jem-mnist-spec: labelled chains, [0, 1] pixels),
+    without SGLD noise."""
+    jem, data = digits_jem("model.sampler.noise_scale=0", *overrides, preset="jem-mnist-spec")
+    assert jem.cfg.px_chains == "labelled" and jem.cfg.energy_l2 == 0
+    return jem, data
+
+
+def test_labelled_chains_step_along_the_gradient_of_the_drawn_labels_energy():
+    """The JEM project's chains: E(x', y') = -f(x')[y'] with y' the label drawn with each
+    start; one noise-free step is x0 - a dE(x0, y0)/dx0 exactly, not the marginal's step."""
+    a = 1000.0  # the untrained net's input gradients are ~1e-5: steps of ~0.01
+    jem, data = _spec_jem("model.sampler.steps=1", f"model.sampler.step_size={a}")
+    jem.train()
+    x_store = jem.prepare(data.x[:40]).x
+    jem.buffer.push(x_store, torch.arange(40) % 10)
+    jem.buffer.p_new = 0.0
+    torch.manual_seed(3)
+    x0, y0, _ = jem.buffer.sample(16)
+    torch.manual_seed(3)
+    x1 = jem.chain.negatives(16, labelled=True)
+
+    def step(energy):
+        v = x0.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(energy(v).sum(), v)
+        return (x0 - a * g).clamp(0, 1)
+
+    jem.eval()
+    expected = step(lambda v: jem.energy(v, y0))
+    marginal = step(jem.energy)
+    assert torch.allclose(x1, expected, atol=1e-5)
+    assert (x1 - marginal).abs().max() > 1e-3  # the marginal energy's step is another one
+
+
+def test_labelled_chains_push_back_the_drawn_labels_and_fresh_labels_are_uniform():
+    jem, _ = _spec_jem("model.sampler.steps=0", "model.buffer_size=6000")
+    jem.train()
+    torch.manual_seed(0)
+    _, drawn, _ = jem.buffer.sample(5000)  # all fresh: the buffer is empty
+    torch.manual_seed(0)
+    x = jem.chain.negatives(5000, labelled=True)
+    stored, labels = jem.buffer.items(torch.arange(5000))
+    assert torch.equal(labels, drawn) and torch.allclose(stored, x)
+    counts = torch.bincount(labels, minlength=10).double()
+    # Binomial(5000, 0.1): std 21.2; 6 std leaves a false alarm at about 1e-8 per class
+    assert (counts - 500).abs().max() < 6 * (5000 * 0.1 * 0.9) ** 0.5
+    assert not torch.equal(labels, jem.predict(x))  # not the classifier's labels
+
+
+def test_unit_pixel_range_reaches_batches_fresh_starts_and_clamped_chains():
+    jem, data = _spec_jem("model.sampler.step_size=1e6", "model.sampler.steps=3")
+    assert jem.data_range == (0.0, 1.0)
+    batch = jem.prepare(data.x[:8], data.y[:8])
+    assert torch.allclose(batch.x, data.x[:8].float() / 16)  # digits are stored in 0..16
+    fresh = jem.chain.fresh(500)
+    assert fresh.min() >= 0 and fresh.max() <= 1 and fresh.min() < 0.01 and fresh.max() > 0.99
+    x = jem.chain.negatives(64, labelled=True)
+    assert x.min() >= 0 and x.max() <= 1 and ((x == 0) | (x == 1)).float().mean() > 0.1
+
+
+def test_the_jem_project_loss_is_ce_plus_marginal_energy_gap():
+    """CE(f(x), y) + E(x) - E(x'+) with marginal energies, whatever labels ran the chains."""
+    jem, data = _spec_jem("model.noise_sigma=0", "model.augment=none")
+    batch = jem.prepare(data.x[:12], data.y[:12])
+    x_neg = torch.rand(12, *batch.x.shape[1:])
+    jem.chain.negatives = lambda n, y=None, *, training, labelled: (
+        x_neg if labelled and y is None and n == 12 else None)
+    jem.train()
+    loss = jem.loss(batch).loss
+    with torch.no_grad():
+        by_hand = (torch.nn.functional.cross_entropy(jem(batch.x), batch.y)
+                   + jem.energy(batch.x).mean() - jem.energy(x_neg).mean())
+    assert torch.allclose(loss, by_hand, atol=1e-5)
 
 
 def test_training_logs_the_buffers_label_entropy():

@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -56,15 +57,17 @@ def sample_run(run: Path | str, n: int = 64, *, y: int | None = None,
     return Path(out)
 
 
-def draw_samples(method: Method, n: int) -> tuple[Tensor, Tensor | None]:
+def draw_samples(method: Method, n: int, **options: Any) -> tuple[Tensor, Tensor | None]:
     """``n`` samples (n, *shape) on the CPU in ``method.data_range``, in batches of 100, and
-    the labels they were drawn for (``n / K`` of each class for conditional methods)."""
+    the labels they were drawn for (``n / K`` of each class for conditional methods);
+    ``options`` go to ``method.sample`` (e.g. ``sample_init="noise"``)."""
     k = method.info.num_classes
     labels = torch.arange(n) % k if method.conditional and k else None
     chunks = []
     for start in range(0, n, 100):
         y = None if labels is None else labels[start:start + 100].to(method.device)
-        chunks.append(method.sample(min(100, n - start), y=y).detach().float().cpu())
+        chunks.append(method.sample(min(100, n - start), y=y, **options).detach().float()
+                      .cpu())
     return torch.cat(chunks), labels
 
 

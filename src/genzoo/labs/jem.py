@@ -52,7 +52,8 @@ JEMPP = ["model.start=class-gaussian", "model.sampler.steps=7", "model.sampler.n
          "model.sampler.inner_clip=1.0", "model.sampler.buffer_steps=10",
          "model.sampler.sample_steps=25", "model.p_new_decay=0"]
 VARIANTS = ("classifier", "jem", "jem++")
-CLASSIFIER_KEYS = ("net", "noise_sigma", "label_smoothing", "augment", "crop_padding")
+CLASSIFIER_KEYS = ("net", "noise_sigma", "label_smoothing", "augment", "crop_padding",
+                   "pixel_range")
 
 
 def variant_config(preset: str, overrides: Sequence[str], variant: str):

@@ -47,6 +47,15 @@ class ClassifierConfig:
     augment: Literal["none", "crop", "crop-flip"] = param(
         "none", "training augmentation: random translations, and left-right flips")
     crop_padding: int = param(2, "largest random translation in pixels", ge=0)
+    pixel_range: tuple[float, float] = param(
+        (-1.0, 1.0), "the range images are trained in: [-1, 1] (genzoo's presets) or [0, 1] "
+        "(the JEM project's); chains start uniform in it and are clamped to it")
+
+    def validate(self) -> None:
+        low, high = self.pixel_range
+        if not low < high:
+            raise ConfigError(f"model.pixel_range: expected [low, high] with low < high, got "
+                              f"{list(self.pixel_range)}")
 
 
 @methods.register("classifier")
@@ -55,7 +64,7 @@ class Classifier(Method):
 
     Config = ClassifierConfig
     capabilities = frozenset({"logits", "features", "figures"})
-    data_range = (-1.0, 1.0)
+    data_range = (-1.0, 1.0)  # by default; model.pixel_range sets it per run
     name = "classifier"
 
     def __init__(self, cfg: ClassifierConfig, info: DatasetInfo) -> None:
@@ -65,6 +74,8 @@ class Classifier(Method):
         if cfg.augment != "none" and info.kind != "image":
             raise ConfigError(f"model.augment={cfg.augment} needs images; {info.name!r} has "
                               f"vectors")
+        if info.value_range is not None:
+            self.data_range = (float(cfg.pixel_range[0]), float(cfg.pixel_range[1]))
         self.net = cfg.net.build(info.shape, info.num_classes)
 
     def forward(self, x: Tensor) -> Tensor:

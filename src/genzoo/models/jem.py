@@ -90,6 +90,11 @@ class JEMConfig(ClassifierConfig, ReplayConfig):
                                   "(None: the batch size); fewer make a step cheaper, the "
                                   "classifier still sees the whole batch", ge=1)
     init: Literal["noise", "buffer"] = param("buffer", "where training chains start")
+    px_chains: Literal["marginal", "labelled"] = param(
+        "marginal", "the chains of the p(x) term: on E(x), each result stored under its "
+        "predicted class (genzoo), or on E(x', y') with the label y' drawn with each start "
+        "(the stored item's; uniform for fresh starts) and stored back under y' (the JEM "
+        "project's step); the loss reads E(x') = -logsumexp f(x') either way")
     start: Literal["uniform", "class-gaussian"] = param(
         "uniform", "fresh chains: uniform noise (JEM) or per-class Gaussians fitted to the "
         "training data (JEM++)")
@@ -161,7 +166,8 @@ class JEM(Classifier):
         loss = ce
         m = min(len(x), self.cfg.negatives or len(x))
         if self.cfg.px_weight > 0:
-            e_neg = self.energy(self.chain.negatives(m, training=True))
+            labelled = self.cfg.px_chains == "labelled"
+            e_neg = self.energy(self.chain.negatives(m, training=True, labelled=labelled))
             loss = loss + self.cfg.px_weight * (e_pos.mean() - e_neg.mean())
             loss = loss + self.cfg.energy_l2 * ((e_pos**2).mean() + (e_neg**2).mean())
             metrics.update(cd=(e_pos.mean() - e_neg.mean()).item(), e_neg=e_neg.mean().item())

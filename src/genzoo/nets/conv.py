@@ -50,7 +50,8 @@ class SmallCNN(StemSplit, nn.Module):
 
     def __init__(self, in_channels: int, out_dim: int, width: int = 32, stages: int = 2,
                  act: str = "relu", norm: str = "none", dropout: float = 0.0,
-                 pool: int = 1, convs: int = 2, last_act: bool = True) -> None:
+                 pool: int = 1, convs: int = 2, last_act: bool = True,
+                 slope: float = 0.2) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = in_channels
@@ -60,7 +61,7 @@ class SmallCNN(StemSplit, nn.Module):
                 layers.append(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=norm == "none"))
                 if norm == "batch":
                     layers.append(nn.BatchNorm2d(c_out))
-                layers.append(activation(act))
+                layers.append(activation(act, slope))
                 c_in = c_out
         if not last_act:
             layers.pop()
@@ -90,7 +91,7 @@ class SmallCNN(StemSplit, nn.Module):
 @dataclass
 class SmallCNNConfig(NetConfig):
     """``{name: cnn, width: 32, stages: 2, convs: 2, act: relu, norm: none, dropout: 0.0,
-    pool: 1, last_act: true}``."""
+    pool: 1, last_act: true, slope: 0.2}``."""
 
     name: str = "cnn"
     width: int = param(32, "channels of the first stage (doubled at each stage)", ge=1)
@@ -104,12 +105,14 @@ class SmallCNNConfig(NetConfig):
                       "(1: global average pooling)", ge=1)
     last_act: bool = param(True, "activation after the last convolution (false: signed "
                            "features, the last normalization's output)")
+    slope: float = param(0.2, "negative slope of leaky_relu (0.2: JEM's; 0.3: Keras' "
+                         "default)", ge=0, lt=1)
 
     def build(self, in_shape: tuple[int, ...], out_dim: int) -> nn.Module:
         if len(in_shape) != 3:
             raise ConfigError(f"net 'cnn' needs image inputs (C, H, W), got shape {in_shape}")
         return SmallCNN(in_shape[0], out_dim, self.width, self.stages, self.act, self.norm,
-                        self.dropout, self.pool, self.convs, self.last_act)
+                        self.dropout, self.pool, self.convs, self.last_act, self.slope)
 
 
 nets.register("cnn", SmallCNNConfig)

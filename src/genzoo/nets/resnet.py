@@ -64,7 +64,8 @@ class WideResNet(StemSplit, nn.Module):
     """WRN-``depth``-``widen``: (B, C, H, W) -> (B, out_dim); ``features`` gives (B, 64*widen)."""
 
     def __init__(self, in_channels: int, out_dim: int, depth: int = 16, widen: int = 4,
-                 slope: float = 0.2, norm: str = "none", dropout: float = 0.0) -> None:
+                 slope: float = 0.2, norm: str = "none", dropout: float = 0.0,
+                 final_act: bool = True) -> None:
         super().__init__()
         per_group = (depth - 4) // 6
         widths = [16 * widen, 32 * widen, 64 * widen]
@@ -78,7 +79,8 @@ class WideResNet(StemSplit, nn.Module):
                 c_in = width
         self.blocks = nn.Sequential(*blocks)
         self.norm = _norm(norm, c_in)
-        self.act = nn.LeakyReLU(slope, inplace=True)  # on the last block's own output
+        # on the last block's own output (or none: pooling reads the block's sum directly)
+        self.act = nn.LeakyReLU(slope, inplace=True) if final_act else nn.Identity()
         self.head = nn.Linear(c_in, out_dim)
 
     def _pooled(self, z: Tensor) -> Tensor:
@@ -101,14 +103,19 @@ class WideResNet(StemSplit, nn.Module):
 
 @dataclass
 class WRNConfig(NetConfig):
-    """``{name: wrn, depth: 16, widen: 4, slope: 0.2, norm: none, dropout: 0.0}``."""
+    """``{name: wrn, depth: 16, widen: 4, slope: 0.2, norm: none, dropout: 0.0,
+    final_act: true}``."""
 
     name: str = "wrn"
     depth: int = param(16, "layers: 6 n + 4 (n blocks per group)", ge=10)
     widen: int = param(4, "width multiplier k (groups of 16k, 32k, 64k channels)", ge=1)
-    slope: float = param(0.2, "LeakyReLU negative slope", ge=0, lt=1)
+    slope: float = param(0.2, "LeakyReLU negative slope (0.2: the JEM paper's; 0.3: Keras' "
+                         "default, the JEM project's)", ge=0, lt=1)
     norm: Literal["none", "batch"] = param("none", "normalization before each activation")
     dropout: float = param(0.0, "dropout between the two convolutions of a block", ge=0, lt=1)
+    final_act: bool = param(True, "a LeakyReLU after the last block (and its norm), before "
+                            "pooling (JEM's code); false: pooling reads the last block's sum "
+                            "(the JEM project's network)")
 
     def validate(self) -> None:
         if (self.depth - 4) % 6:
@@ -119,7 +126,7 @@ class WRNConfig(NetConfig):
         if len(in_shape) != 3:
             raise ConfigError(f"net 'wrn' needs image inputs (C, H, W), got shape {in_shape}")
         return WideResNet(in_shape[0], out_dim, self.depth, self.widen, self.slope, self.norm,
-                          self.dropout)
+                          self.dropout, self.final_act)
 
 
 nets.register("wrn", WRNConfig)

@@ -289,20 +289,29 @@ class LangevinChain:
             y = torch.randint(self.num_classes, (n,), device=self.device)
         return self.init(n, self.device, self.shape, y)
 
-    def negatives(self, n: int, y: Tensor | None = None, *, training: bool = True) -> Tensor:
+    def negatives(self, n: int, y: Tensor | None = None, *, training: bool = True,
+                  labelled: bool = False) -> Tensor:
         """Negatives for one training step: chains from fresh starts, or (``start: buffer``)
-        from the buffer and, in training, pushed back with their labels and ages. Labels ``y``
-        (n,) fix each chain's class (the energy is then E(x, y) and buffer starts come from
-        that class); without them the chains run on the marginal energy E(x), and a chain
-        with classes stores each result under its predicted class (:meth:`predict`)."""
+        from the buffer and, in training, pushed back with their labels and ages.
+
+        Labels ``y`` (n,) fix each chain's class (the energy is then E(x, y) and buffer starts
+        come from that class). Without them the chains run on the marginal energy E(x) and a
+        chain with classes stores each result under its predicted class (:meth:`predict`);
+        or, with ``labelled`` (the JEM project's step), each chain runs on E(x', y') with the
+        label y' drawn with its start (the stored item's, uniform for a fresh start) and is
+        stored back under y'."""
+        if labelled and y is None and self.num_classes is None:
+            raise ConfigError("labelled chains need an energy with classes")
         if self.start == "noise" or self.buffer is None:
+            if labelled and y is None:
+                y = torch.randint(self.num_classes, (n,), device=self.device)
             return self.run(self.fresh(n, y), y=y)
         buffer = self.buffer.to(self.device)  # moved in place: the same buffer
         # training draws count towards the buffer's p_new_decay; validation draws do not
         x0, labels, index = buffer.sample(n, y, None if training else buffer.current_p_new)
-        x = self.run(x0, y=y)
+        x = self.run(x0, y=labels if labelled else y)
         if training:
-            if y is None and self.num_classes is not None:
+            if y is None and not labelled and self.num_classes is not None:
                 labels = self.predict(x)  # chains on E(x) keep the model's label
             buffer.push(x, labels, index)
         return x

@@ -111,6 +111,7 @@ class LoopState:
     lr_scale: float = 1.0
     best: float | None = None
     elapsed: float = 0.0
+    cpu_elapsed: float = 0.0  # CPU seconds of this process (all its threads) so far
 
 
 class MetricLog:
@@ -170,6 +171,7 @@ class _Trainer:
         spe = self.stream.steps_per_epoch
         self.total = self.tc.steps or self.tc.epochs * spe
         self.eval_every = self.tc.eval_every or spe
+        self.log_every = spe if self.tc.log_every == "epoch" else self.tc.log_every
         self.ckpt_every = self.tc.ckpt_every or spe
         # train.amp resolved once: the dtype every step computes in, and why (logged in run)
         self.precision = runtime.resolve_precision(self.tc.amp, self.tc.amp_dtype, self.device)
@@ -254,6 +256,10 @@ class _Trainer:
     def _time(self) -> float:
         return round(self.state.elapsed + time.perf_counter() - self._t0, 3)
 
+    def _cpu_time(self) -> float:
+        """CPU seconds the training has used (all threads; resumes add up)."""
+        return round(self.state.cpu_elapsed + time.process_time() - self._cpu0, 3)
+
     def rollback(self, reason: str) -> None:
         """Divergence: reload last.pt, reseed, optionally lower the lr, or give up."""
         guard = self.tc.guard
@@ -294,7 +300,7 @@ class _Trainer:
             self.method.setup(self.data)
             self.save("last")  # the guard always has a state to roll back to
         self.method.attach(self.data)
-        self._t0 = time.perf_counter()
+        self._t0, self._cpu0 = time.perf_counter(), time.process_time()
         self.log_precision()
         last_ckpt_time = time.perf_counter()
         running: dict[str, float] = {}
@@ -330,10 +336,11 @@ class _Trainer:
             count += 1
             bar.update(1)
             step = self.state.step
-            if step % self.tc.log_every == 0 or step == self.total:
+            if step % self.log_every == 0 or step == self.total:
                 means = {k: v / count for k, v in running.items()}
                 self.log.write({"step": step, "epoch": self._epoch(), "time": self._time(),
-                                "split": "train", **means, "lr": self.opt.lr,
+                                "cpu_time": self._cpu_time(), "split": "train", **means,
+                                "lr": self.opt.lr,
                                 **{f"grad_norm/{k}": v for k, v in self.opt.grad_norms.items()},
                                 "restarts": self.state.restarts})
                 bar.set_postfix({k: f"{v:.4g}" for k, v in list(means.items())[:3]})
@@ -349,8 +356,8 @@ class _Trainer:
                     self.rollback("non-finite parameters")
                     bar.n = self.state.step
                     continue
-                self.state.elapsed = self._time()
-                self._t0 = time.perf_counter()
+                self.state.elapsed, self.state.cpu_elapsed = self._time(), self._cpu_time()
+                self._t0, self._cpu0 = time.perf_counter(), time.process_time()
                 self.save("last")
                 last_ckpt_time = time.perf_counter()
         bar.close()

@@ -16,7 +16,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from matplotlib.figure import Figure
 
@@ -24,8 +24,8 @@ from genzoo.viz._io import atomic_write_bytes, figure_png_bytes
 
 #: Keys of a log line that are coordinates, labels or counters, never plotted as a metric
 #: (restart events, with their ``resumed_from``/``lr_scale``, are drawn as vertical lines).
-NON_METRIC_KEYS = frozenset({"step", "epoch", "time", "split", "event", "reason", "restarts",
-                             "resumed_from", "lr_scale"})
+NON_METRIC_KEYS = frozenset({"step", "epoch", "time", "cpu_time", "split", "event", "reason",
+                             "restarts", "resumed_from", "lr_scale"})
 
 
 
@@ -61,8 +61,9 @@ def _use_log_scale(key: str, values: list[float]) -> bool:
 def curves_figure(
     records_by_run: Mapping[str, Sequence[Mapping[str, Any]]],
     keys: Sequence[str] | None = None,
+    x: Literal["step", "epoch"] = "step",
 ) -> Figure:
-    """Build the curves figure: one panel per metric, x = step.
+    """Build the curves figure: one panel per metric, x = step (or epoch).
 
     Each run gets one colour; its train split is a solid line, val a dashed line with markers
     (other splits dotted). Restart events (``{"event": "restart", "step": ...}``) are vertical
@@ -71,6 +72,8 @@ def curves_figure(
     Args:
         records_by_run: run name -> records as returned by :func:`read_metrics`.
         keys: metrics to plot; default every numeric key except :data:`NON_METRIC_KEYS`.
+        x: the horizontal axis, the log lines' ``step`` or ``epoch`` (e.g. runs with
+            ``train.log_every: epoch``).
     """
     all_records = [r for recs in records_by_run.values() for r in recs]
     keys = list(keys) if keys is not None else metric_keys(all_records)
@@ -91,9 +94,9 @@ def curves_figure(
         for colour, (run, recs) in zip(colours, records_by_run.items(), strict=True):
             splits: dict[str, list[tuple[float, float]]] = {}
             for r in recs:
-                if "event" not in r and _is_number(r.get(key)) and _is_number(r.get("step")):
+                if "event" not in r and _is_number(r.get(key)) and _is_number(r.get(x)):
                     splits.setdefault(str(r.get("split", "train")), []).append(
-                        (float(r["step"]), float(r[key]))
+                        (float(r[x]), float(r[key]))
                     )
             for split, pts in splits.items():
                 # log order, not sorted: a restart that rolls back shows as a step back
@@ -106,14 +109,14 @@ def curves_figure(
                     label=split if single else f"{run} {split}",
                 )
             for r in recs:
-                if r.get("event") == "restart" and _is_number(r.get("step")):
-                    ax.axvline(float(r["step"]), color="tab:red" if single else colour,
+                if r.get("event") == "restart" and _is_number(r.get(x)):
+                    ax.axvline(float(r[x]), color="tab:red" if single else colour,
                                linestyle="--", linewidth=0.9,
                                alpha=0.7, label="restart" if single else f"{run} restart")
         if _use_log_scale(key, values):
             ax.set_yscale("log")
         ax.set_title(key)
-        ax.set_xlabel("step")
+        ax.set_xlabel(x)
         ax.grid(True, alpha=0.3)
         handles, labels = ax.get_legend_handles_labels()
         unique = dict(zip(labels, handles, strict=True))  # one "restart" entry per run
@@ -125,15 +128,17 @@ def curves_figure(
 def curves_png(
     records_by_run: Mapping[str, Sequence[Mapping[str, Any]]],
     keys: Sequence[str] | None = None,
+    x: Literal["step", "epoch"] = "step",
 ) -> bytes:
     """PNG bytes of :func:`curves_figure` (for embedding without a file)."""
-    return figure_png_bytes(curves_figure(records_by_run, keys))
+    return figure_png_bytes(curves_figure(records_by_run, keys, x))
 
 
 def plot_curves(
     records_by_run: Mapping[str, Sequence[Mapping[str, Any]]],
     path: str | os.PathLike[str],
     keys: Sequence[str] | None = None,
+    x: Literal["step", "epoch"] = "step",
 ) -> Path | None:
     """Plot training curves of one or several runs into a PNG (written atomically).
 
@@ -142,6 +147,7 @@ def plot_curves(
             with a legend.
         path: destination ``.png``.
         keys: metrics to plot; default all numeric metric keys found.
+        x: the horizontal axis, ``step`` or ``epoch``.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`, or ``None`` (nothing written) when there is no
@@ -151,4 +157,4 @@ def plot_curves(
         keys = metric_keys([r for recs in records_by_run.values() for r in recs])
     if not keys:
         return None
-    return atomic_write_bytes(path, curves_png(records_by_run, keys))
+    return atomic_write_bytes(path, curves_png(records_by_run, keys, x))

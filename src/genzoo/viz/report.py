@@ -104,7 +104,11 @@ def _curves_section(runs: list[RunData]) -> Section:
     if not metric_keys([rec for recs in by_run.values() for rec in recs]):
         return Section("Training curves", "<p>No metrics recorded yet.</p>")
     caption = "solid: train, dashed: validation, vertical dashed: divergence-guard restarts"
-    return Section("Training curves", images=[ReportImage(curves_png(by_run), caption)])
+    # runs that log once per epoch (train.log_every: epoch) are drawn against epochs
+    per_epoch = all(((r.config or {}).get("train") or {}).get("log_every") == "epoch"
+                    for r in runs if r.records)
+    x = "epoch" if per_epoch else "step"
+    return Section("Training curves", images=[ReportImage(curves_png(by_run, x=x), caption)])
 
 
 def _event_text(e: dict[str, Any]) -> str:
