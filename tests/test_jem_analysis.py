@@ -14,7 +14,7 @@ from genzoo.config import resolve_config
 from genzoo.labs.jem import JEMPP, variant_config
 from genzoo.metrics.calibration import expected_calibration_error, reliability
 from genzoo.metrics.ood import auroc
-from genzoo.runs import load
+from genzoo.runs import load, read_run_config
 
 TINY = ["data.name=digits", "data.val_limit=32", "model.net.width=4", "model.buffer_size=64",
         "model.sampler.steps=2", "model.sampler.sample_steps=2", "model.sampler.buffer_steps=2",
@@ -160,3 +160,20 @@ def test_compare_jem_lab_end_to_end(tmp_path):
                  "--samples", "20", "--out", str(out), "--resume"]) == 2
     assert before["jem"][0] == (out / "runs" / "jem" / "metrics.jsonl").read_text()
     assert main(["compare", "toy2d", "--resume", "--out", str(tmp_path / "t")]) == 2
+
+    # --from: JEM and JEM++ fine-tuned from the classifier run beside the runs from scratch
+    clf = out / "runs" / "classifier"
+    wrong = tmp_path / "wrong"
+    assert main(["--quiet", "compare", "jem", "--preset", "jem-mnist", *TINY, "model.net.width=8",
+                 "--out", str(wrong), "--from", str(clf)]) == 2
+    assert not wrong.exists()  # refused before training
+    ft = tmp_path / "ft"
+    assert main(["--quiet", "compare", "jem", "--preset", "jem-mnist", *TINY, "--samples", "20",
+                 "--out", str(ft), "--from", str(clf)]) == 0
+    results = json.loads((ft / "results.json").read_text())["variants"]
+    assert set(results) == {"classifier", "jem", "jem++", "jem-ft", "jem++-ft"}
+    for variant in ("jem-ft", "jem++-ft"):
+        cfg = read_run_config(ft / results[variant]["run"])
+        assert cfg.method == "jem" and cfg.train.init_from == str(clf)
+    assert "energy-grid/real/E_x" in results["jem-ft"] and "buffer-draws/p_new" in \
+        results["jem-ft"]

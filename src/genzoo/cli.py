@@ -12,7 +12,8 @@ from pathlib import Path
 
 from genzoo.errors import GenzooError, UserError
 
-CORRUPTIONS = ("even-rows", "top-half", "bottom-half", "left-half", "right-half")
+CORRUPTIONS = ("even-rows", "even-rows-additive", "top-half", "bottom-half", "left-half",
+               "right-half")
 
 EPILOG = """examples:
   genzoo list presets
@@ -103,11 +104,13 @@ def _parser() -> argparse.ArgumentParser:
              "model (EBMs, likelihood models); writes RUN/inpaint/")
     s.add_argument("run", type=Path)
     s.add_argument("--corruption", default="even-rows", choices=list(CORRUPTIONS),
-                   help="even-rows: Gaussian noise on the even rows; *-half: that half hidden")
+                   help="even-rows: Gaussian noise on the even rows; even-rows-additive: the "
+                   "same, read as noisy observations (the restoration samples the posterior); "
+                   "*-half: that half hidden")
     s.add_argument("--n", type=int, default=1000, help="test images")
     s.add_argument("--split", default="test")
-    s.add_argument("--noise", type=float, default=0.5,
-                   help="std of the corrupting noise, as a fraction of the pixel range")
+    s.add_argument("--noise", type=float, help="std of the corrupting noise, as a fraction "
+                   "of the pixel range (default 0.3 for even-rows-additive, else 0.5)")
     s.add_argument("--steps", type=int, default=100, help="Langevin steps")
     s.add_argument("--step-size", type=float, help="default: the run's sampler step size")
     s.add_argument("--noise-scale", type=float, help="default: the run's sampler noise")
@@ -117,8 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
 
     s = verb("analyze", help="analyses of a run: for a classifier or JEM, energies, "
-             "generate, reverse, top, guided, calibration, ood; for a GAN, perturb, "
-             "interpolate (or all)")
+             "energy-grid, generate, top-generated, reverse, top, guided, calibration, ood, "
+             "epoch-losses; for JEM and EBMs, buffer-draws; for a GAN, perturb, interpolate "
+             "(or all)")
     s.add_argument("run", type=Path)
     s.add_argument("what", nargs="+", help="analyses to run (genzoo analyze --help)")
     s.add_argument("--n", type=int, default=100, help="images per analysis (GAN: base latents)")
@@ -127,6 +131,8 @@ def _parser() -> argparse.ArgumentParser:
                    "one latent coordinate")
     s.add_argument("--no-judge", action="store_true", help="GAN: no judge numbers (a missing "
                    "judge is otherwise trained)")
+    s.add_argument("--p-new", type=float, default=0.5, help="buffer-draws: the probability "
+                   "of a fresh start per item")
     s.add_argument("--split", default="test")
     s.add_argument("--ood", help="ood: the out-of-distribution dataset (default: MNIST <-> "
                    "Fashion-MNIST)")
@@ -153,6 +159,9 @@ def _parser() -> argparse.ArgumentParser:
                    "ebm-init and jem: 1000 for the judge)")
     s.add_argument("--workers", type=int, default=2,
                    help="trainings run at once in separate processes (1: sequential)")
+    s.add_argument("--from", dest="from_run", type=Path, help="jem: a classifier run (or "
+                   "checkpoint) with the preset's network; adds JEM and JEM++ fine-tuned from "
+                   "it (jem-ft, jem++-ft) beside the runs from scratch")
     s.add_argument("--resume", action="store_true",
                    help="ebm-init, jem, gan: continue the runs already in --out (finished ones "
                    "are kept, interrupted ones continue from their last checkpoint; a run "
@@ -248,12 +257,14 @@ def run(argv: list[str]) -> int:
 
         numbers = analyze(args.run, args.what, n=args.n, steps=args.steps, eps=args.eps,
                           split=args.split, ood=args.ood, checkpoint=args.checkpoint,
-                          seed=args.seed, judge=not args.no_judge)
+                          seed=args.seed, judge=not args.no_judge, p_new=args.p_new)
         print(json.dumps(numbers, indent=2))
     elif args.verb == "compare":
         out = args.out or Path(f"runs/compare-{args.lab}")
         if args.samples is not None and args.samples < 10:
             raise UserError(f"--samples: expected at least 10, got {args.samples}")
+        if args.from_run is not None and args.lab != "jem":
+            raise UserError("--from: only the jem lab fine-tunes from a classifier run")
         if args.resume and args.lab == "toy2d":
             raise UserError("--resume: only the ebm-init, jem and gan labs resume their runs")
         if args.lab == "ebm-init":
@@ -276,7 +287,7 @@ def run(argv: list[str]) -> int:
 
             print(compare_jem(out, preset=args.preset or "jem-mnist", overrides=args.overrides,
                               num_samples=args.samples or 1000, quiet=args.quiet,
-                              resume=args.resume))
+                              resume=args.resume, from_run=args.from_run))
             return 0
         from genzoo.labs.toy2d import Protocol, compare_toy2d
 

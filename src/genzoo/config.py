@@ -121,7 +121,9 @@ class TrainConfig:
     num_samples: int = param(64, "samples drawn for each grid", ge=1)
     best_metric: str = param("loss", "validation metric that selects best.pt")
     best_mode: Literal["min", "max"] = param("min", "whether smaller or larger is better")
-    init_from: str | None = param(None, "initialise weights from this checkpoint (same method)")
+    init_from: str | None = param(None, "initialise weights from this checkpoint, or a run "
+                                  "directory (its best.pt, else last.pt): the same method, or "
+                                  "one the method starts from (jem: a classifier run)")
     guard: GuardConfig = param(default_factory=GuardConfig, help="divergence guard")
 
     def validate(self) -> None:

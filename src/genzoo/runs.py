@@ -76,6 +76,34 @@ def _load_weights(method: Method, ckpt: dict, source: Path) -> None:
                               f"{first}") from None
 
 
+def init_weights(method: Method, source: Path) -> Path:
+    """``train.init_from``: load the weights of a checkpoint, or of a run directory's best.pt
+    (else last.pt), into ``method``; the checkpoint's method must be the same family or one
+    in ``method.init_from_methods`` (a classifier for JEM), and its network the same. Returns
+    the checkpoint used."""
+    if source.is_dir():
+        best = checkpoint_path(source, "best")
+        source = best if best.is_file() else checkpoint_path(source, "last")
+    ckpt = load_checkpoint(source)
+    allowed = (method.name, *method.init_from_methods)
+    if ckpt["method"] not in allowed:
+        raise CheckpointError(f"train.init_from: {source} is a {ckpt['method']!r} checkpoint; "
+                              f"{method.name!r} starts from {' or '.join(map(repr, allowed))}")
+    mine = method.state_dict()
+    theirs = ckpt["model"]
+    missing = [k for k in mine if k not in theirs]
+    extra = [k for k in theirs if k not in mine]
+    shapes = [k for k in mine if k in theirs and tuple(mine[k].shape) != tuple(theirs[k].shape)]
+    if missing or extra or shapes:
+        detail = (f"{shapes[0]} is {tuple(theirs[shapes[0]].shape)} there and "
+                  f"{tuple(mine[shapes[0]].shape)} here" if shapes else
+                  f"{(missing or extra)[0]} is {'missing there' if missing else 'not here'}")
+        raise CheckpointError(f"train.init_from: the network of {source} differs from this "
+                              f"config's ({detail}); use the same model.net")
+    _load_weights(method, ckpt, source)
+    return source
+
+
 def unique_run_dir(runs_dir: Path, name: str) -> Path:
     """``runs_dir/name``, or ``name-2``, ``name-3``... when it already exists."""
     candidate, k = runs_dir / name, 1
@@ -141,8 +169,7 @@ def train(preset: str | RunConfig, overrides: list[str] | None = None, *,
     elif not resume:
         run_dir = unique_run_dir(runs_dir, cfg.name)
     if cfg.train.init_from:
-        init = load_checkpoint(cfg.train.init_from, cfg.method)
-        _load_weights(method, init, Path(cfg.train.init_from))
+        init_weights(method, Path(cfg.train.init_from))
     distributed.barrier()  # every rank chose the directory before rank 0 creates it
 
     # 2. only now write

@@ -368,3 +368,52 @@ def test_batch_labels_are_required():
     jem, data = digits_jem()
     with pytest.raises(Exception):  # noqa: B017 - a classifier needs labels
         jem.loss(Batch(jem.prepare(data.x[:4]).x, None))
+
+
+@pytest.fixture(scope="module")
+def classifier_run(tmp_path_factory):
+    """A 2-step classifier run with the network of ``digits_jem()`` (the JEM lab's variant)."""
+    from genzoo.labs.jem import variant_config
+    from genzoo.runs import train
+
+    cfg = variant_config("jem-mnist", [*DIGITS, "data.limit=64", *TINY], "classifier")
+    return train(cfg, runs_dir=tmp_path_factory.mktemp("runs"), quiet=True)
+
+
+def test_jem_starts_from_a_classifier_runs_weights(classifier_run):
+    from genzoo.runs import init_weights
+
+    jem, _ = digits_jem()
+    used = init_weights(jem, classifier_run)
+    assert used.name in ("best.pt", "last.pt")
+    clf = load(classifier_run, checkpoint=used.stem)
+    for (name, a), (name_b, b) in zip(jem.net.state_dict().items(), clf.net.state_dict().items(),
+                                      strict=True):
+        assert name == name_b and torch.equal(a, b), name
+
+
+def test_init_from_refuses_another_network_or_family(classifier_run, tmp_path, capsys):
+    from genzoo.errors import CheckpointError
+    from genzoo.runs import init_weights
+
+    wider, _ = digits_jem("model.net.width=8")
+    with pytest.raises(CheckpointError, match="differs from this config's"):
+        init_weights(wider, classifier_run)
+    before = sorted(p.name for p in classifier_run.iterdir())
+    code = main(["--quiet", "train", "jem-mnist", *DIGITS, "model.net.width=8", *TINY,
+                 f"train.init_from={classifier_run}", "--runs-dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "model.net" in err[0]
+    assert not any(tmp_path.iterdir())  # no run directory was made
+    assert sorted(p.name for p in classifier_run.iterdir()) == before
+    vae = genzoo_vae_run(tmp_path)
+    jem, _ = digits_jem()
+    with pytest.raises(CheckpointError, match="'vae' checkpoint"):
+        init_weights(jem, vae)
+
+
+def genzoo_vae_run(tmp_path):
+    from genzoo.runs import train
+
+    return train("vae-toy", ["train.steps=1", "train.epochs=null"], runs_dir=tmp_path / "v",
+                 quiet=True)

@@ -30,7 +30,14 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from genzoo.data.corruptions import Corruption, corrupt, make_mask, neighbour_interpolation
+from genzoo.data.corruptions import (
+    DEFAULT_NOISE,
+    OBSERVED,
+    Corruption,
+    corrupt,
+    make_mask,
+    neighbour_interpolation,
+)
 from genzoo.data.transforms import to_float
 from genzoo.errors import UserError
 from genzoo.io import atomic_write_text, merge_json
@@ -61,8 +68,15 @@ def mse(a: Tensor, b: Tensor, value_range: tuple[float, float],
     return float(err.mean())
 
 
+def per_image_mse(a: Tensor, b: Tensor, value_range: tuple[float, float]) -> Tensor:
+    """Whole-image MSE of each image (B,), pixels rescaled to [0, 1]."""
+    scale = value_range[1] - value_range[0]
+    return (((a - b) / scale) ** 2).flatten(1).mean(1)
+
+
 def inpaint_run(run: Path | str, *, n: int = 1000, split: str = "test",
-                corruption: Corruption = "even-rows", noise_std: float = 0.5, steps: int = 100,
+                corruption: Corruption = "even-rows", noise_std: float | None = None,
+                steps: int = 100,
                 step_size: float | None = None, noise_scale: float | None = None,
                 init: Init = "interpolate", checkpoint: str = "last", seed: int = 0,
                 batch_size: int = 250, progress: Callable[[int], None] | None = None) -> dict:
@@ -72,8 +86,13 @@ def inpaint_run(run: Path | str, *, n: int = 1000, split: str = "test",
     Step size, noise and clipping default to the run's ``model.inpaint`` section, else to its
     sampler settings (``model.sampler``). MSEs are over pixels in [0, 1], on the whole image and
     on the unknown pixels alone, for the model and the two baselines (corrupted input, neighbour
-    interpolation).
+    interpolation), with the whole-image MSE's spread over the images (``*_std``, ``*_min``,
+    ``*_max``: the MLP-EBM project's statistics). ``noise_std`` defaults to the corruption's
+    (0.3 for ``even-rows-additive``, else 0.5); for an :data:`OBSERVED` corruption the chain
+    samples the posterior given the noisy pixels (see :func:`~genzoo.samplers.inpaint.inpaint`).
     """
+    if noise_std is None:
+        noise_std = DEFAULT_NOISE.get(corruption, 0.5)
     if n < 1 or steps < 0 or noise_std < 0:
         raise UserError(f"inpaint: expected n >= 1, steps >= 0 and noise_std >= 0, got {n}, "
                         f"{steps}, {noise_std}")
@@ -99,8 +118,9 @@ def inpaint_run(run: Path | str, *, n: int = 1000, split: str = "test",
         clean.append(x.cpu())
         corrupted.append(x_c.cpu())
         interpolated.append(neighbour_interpolation(x_c, known).cpu())
+        observed_std = noise_std * (vr[1] - vr[0]) if corruption in OBSERVED else None
         restored.append(inpaint(score, x_c, known, steps, a, s, init=init, value_range=vr,
-                                clip_grad=clip).cpu())
+                                clip_grad=clip, observed_std=observed_std).cpu())
         if progress:
             progress(min(start + batch_size, len(data)))
     x, x_c, x_i, x_r = (torch.cat(t) for t in (clean, corrupted, interpolated, restored))
@@ -110,6 +130,10 @@ def inpaint_run(run: Path | str, *, n: int = 1000, split: str = "test",
     for name, value in (("model", x_r), ("corrupted", x_c), ("interpolation", x_i)):
         numbers[f"mse_{name}"] = mse(value, x, vr)
         numbers[f"mse_unknown_{name}"] = mse(value, x, vr, unknown)
+        per_image = per_image_mse(value, x, vr)
+        numbers.update({f"mse_{name}_std": float(per_image.std()),
+                        f"mse_{name}_min": float(per_image.min()),
+                        f"mse_{name}_max": float(per_image.max())})
     out = run_dir / "inpaint"
     out.mkdir(exist_ok=True)
     atomic_write_text(out / f"{corruption}.json", json.dumps(numbers, indent=2))

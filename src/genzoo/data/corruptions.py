@@ -3,6 +3,9 @@ neighbour-interpolation baseline.
 
 A *mask* marks the known pixels (True) of images (C, H, W). The seed corruption is Gaussian noise
 on the even rows (rows 0, 2, 4, ...: :func:`rows_mask`); :func:`half_mask` hides one half.
+``even-rows-additive`` is the MLP-EBM project's: the same noisy rows (std 0.3 of the pixel
+range, clipped), read as noisy *observations* of the clean rows (:data:`OBSERVED`), so a
+restoration weighs them against the model instead of discarding them.
 :func:`neighbour_interpolation` fills each unknown pixel linearly from the nearest known pixels
 above and below it in its column: for the even-rows corruption, the mean of the two neighbouring
 rows, the baseline an inpainting model has to beat.
@@ -30,8 +33,16 @@ from torch import Tensor
 
 from genzoo.errors import UserError
 
-Corruption = Literal["even-rows", "top-half", "bottom-half", "left-half", "right-half"]
-CORRUPTIONS = ("even-rows", "top-half", "bottom-half", "left-half", "right-half")
+Corruption = Literal["even-rows", "even-rows-additive", "top-half", "bottom-half", "left-half",
+                     "right-half"]
+CORRUPTIONS = ("even-rows", "even-rows-additive", "top-half", "bottom-half", "left-half",
+               "right-half")
+#: corruptions whose corrupted pixels are noisy observations of the clean ones (x + noise,
+#: clipped), which a restoration may use as evidence, rather than values to be discarded
+OBSERVED = frozenset({"even-rows-additive"})
+#: the default noise std (a fraction of the pixel range) of each corruption: 0.3 is the
+#: MLP-EBM project's (even rows + 0.3 N(0, 1), clipped to [0, 1])
+DEFAULT_NOISE = {"even-rows-additive": 0.3}
 
 
 def rows_mask(shape: tuple[int, int, int], parity: Literal["even", "odd"] = "even") -> Tensor:
@@ -60,7 +71,7 @@ def half_mask(shape: tuple[int, int, int], hidden: str = "bottom") -> Tensor:
 
 def make_mask(corruption: Corruption, shape: tuple[int, int, int]) -> Tensor:
     """The known-pixel mask of a named corruption."""
-    if corruption == "even-rows":
+    if corruption in ("even-rows", "even-rows-additive"):
         return rows_mask(shape)
     if corruption in CORRUPTIONS:
         return half_mask(shape, corruption.split("-")[0])

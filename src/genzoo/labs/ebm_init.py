@@ -13,6 +13,11 @@ preset:
 ``buffer-sched`` the same with the decreasing noise schedule
 ============== ===================================================================
 
+With ``model.sampler.form=paper`` (Langevin in the paper form, ``model.sampler.eps``) the
+schedule is the decay ``eps_t = eps * (eps_end / eps) ** (t / T)`` of the step and the noise
+together (``eps_end`` default ``eps / 10``), and the variants without it keep ``eps`` constant;
+``genzoo compare ebm-init model.sampler.form=paper model.sampler.eps=0.05`` compares them.
+
 Each is evaluated by its dataset's judge (confidence, predicted-class entropy, judge-FID) on
 ``num_samples`` samples drawn the way it was trained, and the report sets the numbers, the
 seconds per training step, the loss and energy-gap curves (``cd`` = E(x+) - E(x-)), and the
@@ -57,7 +62,13 @@ def _variant_config(preset: str, overrides: Sequence[str], variant: str):
                         f"{method!r}")
     cfg = resolve_config(preset, [*overrides, *VARIANTS[variant]])
     s = cfg.model.sampler
-    if s.noise_schedule != "constant":
+    if s.form == "paper":  # the schedule is eps_t's decay: step and noise together
+        s.noise_schedule = "constant"
+        if not variant.endswith("-sched"):
+            s.eps_end = None
+        elif s.eps_end is None:
+            s.eps_end = s.eps / 10
+    elif s.noise_schedule != "constant":
         s.noise_scale, s.noise_end = 5 * s.noise_scale, s.noise_scale / 5
     if cfg.model.init == "noise":
         s.sample_steps = s.steps  # sample as trained: short-run chains from noise

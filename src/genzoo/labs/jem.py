@@ -1,13 +1,16 @@
 """JEM vs JEM++ vs the plain classifier on the same budget, in one report.
 
-``genzoo compare jem [--preset jem-mnist] [key=value ...]`` trains three variants with the same
-backbone, data, augmentation, input noise, optimizer and number of steps:
+``genzoo compare jem [--preset jem-mnist] [--from RUN] [key=value ...]`` trains three variants
+(five with ``--from``) with the same backbone, data, augmentation, input noise, optimizer and
+number of steps:
 
 ============== =====================================================================
 ``classifier``  the JEM preset's classifier alone (cross-entropy only)
 ``jem``         the preset: + log p(x) with 20-step SGLD from a replay buffer
 ``jem++``       the preset with :data:`JEMPP` (class-Gaussian starts, 7 outer + 5 proximal
                 inner steps without noise)
+``jem-ft``      with ``--from RUN``: ``jem`` whose weights start from a classifier run
+``jem++-ft``    with ``--from RUN``: ``jem++`` likewise
 ============== =====================================================================
 
 and compares test accuracy, calibration (ECE), out-of-distribution AUROC of log p(x) (MNIST <->
@@ -32,6 +35,7 @@ import torch
 
 from genzoo.analyze.evaluate import evaluate_run, judge_samples
 from genzoo.analyze.jem import ANALYSES, analyze_run, chain, uniform_images
+from genzoo.analyze.jem_questions import analyze_questions
 from genzoo.config import build_run_config, resolve_config
 from genzoo.errors import UserError
 from genzoo.io import atomic_write_text
@@ -41,7 +45,8 @@ from genzoo.labs.variants import (
     seconds_per_epoch,
     train_variants,
 )
-from genzoo.runs import load, load_data, read_run_config
+from genzoo.runs import checkpoint_path, load, load_data, read_run_config
+from genzoo.training.checkpoint import load_checkpoint
 from genzoo.viz import Section, write_report
 from genzoo.viz.report_sections import fixed_decimals as fx
 from genzoo.viz.report_sections import table_html
@@ -52,13 +57,22 @@ JEMPP = ["model.start=class-gaussian", "model.sampler.steps=7", "model.sampler.n
          "model.sampler.inner_clip=1.0", "model.sampler.buffer_steps=10",
          "model.sampler.sample_steps=25", "model.p_new_decay=0"]
 VARIANTS = ("classifier", "jem", "jem++")
+#: the variants ``--from RUN`` adds: JEM and JEM++ whose weights start from a classifier run
+FINETUNED = {"jem-ft": "jem", "jem++-ft": "jem++"}
 CLASSIFIER_KEYS = ("net", "noise_sigma", "label_smoothing", "augment", "crop_padding",
                    "pixel_range")
 
 
-def variant_config(preset: str, overrides: Sequence[str], variant: str):
-    """The run config of one variant of a ``jem`` preset."""
-    cfg = resolve_config(preset, list(overrides) + (JEMPP if variant == "jem++" else []))
+def variant_config(preset: str, overrides: Sequence[str], variant: str,
+                   from_run: Path | None = None):
+    """The run config of one variant of a ``jem`` preset (a :data:`FINETUNED` one starts from
+    ``from_run``'s weights)."""
+    if variant in FINETUNED:
+        if from_run is None:
+            raise UserError(f"variant {variant!r} needs a classifier run to start from (--from)")
+        overrides = [*overrides, f"train.init_from={from_run}"]
+    base = FINETUNED.get(variant, variant)
+    cfg = resolve_config(preset, list(overrides) + (JEMPP if base == "jem++" else []))
     if cfg.method != "jem":
         raise UserError(f"the JEM comparison needs a 'jem' preset; {preset!r} is {cfg.method!r}")
     if variant == "classifier":
@@ -69,6 +83,22 @@ def variant_config(preset: str, overrides: Sequence[str], variant: str):
         cfg = build_run_config(raw)
     cfg.name = variant.replace("+", "p")
     return cfg
+
+
+def _check_start(source: Path, preset: str, overrides: Sequence[str]) -> None:
+    """Fail before training when ``--from`` is no classifier/JEM checkpoint of the preset's
+    network (the fine-tuned runs train last)."""
+    path = source
+    if source.is_dir():
+        best = checkpoint_path(source, "best")
+        path = best if best.is_file() else checkpoint_path(source, "last")
+    ckpt = load_checkpoint(path)
+    if ckpt["method"] not in ("classifier", "jem"):
+        raise UserError(f"--from: {source} is a {ckpt['method']!r} run; expected a classifier")
+    net = resolve_config(preset, list(overrides)).to_dict()["model"]["net"]
+    theirs = ckpt.get("config", {}).get("model", {}).get("net")
+    if theirs != net:
+        raise UserError(f"--from: {source} has model.net {theirs}; the preset's is {net}")
 
 
 def _classifier_samples(run: Path, n: int, steps: int) -> dict[str, float]:
@@ -84,7 +114,8 @@ def _classifier_samples(run: Path, n: int, steps: int) -> dict[str, float]:
 
 def compare_jem(out_dir: Path | str, *, preset: str = "jem-mnist", overrides: Sequence[str] = (),
                 variants: Sequence[str] = VARIANTS, num_samples: int = 1000,
-                quiet: bool = False, resume: bool = False) -> Path:
+                quiet: bool = False, resume: bool = False,
+                from_run: Path | str | None = None) -> Path:
     """Train and compare the variants; returns ``out_dir/report.html`` (and ``results.json``).
 
     Args:
@@ -96,9 +127,15 @@ def compare_jem(out_dir: Path | str, *, preset: str = "jem-mnist", overrides: Se
         quiet: no progress bars.
         resume: continue the runs already in ``out_dir/runs`` (see
             :func:`genzoo.labs.variants.train_variants`) instead of training new ones.
+        from_run: a classifier run (or checkpoint) with the preset's network: adds the
+            :data:`FINETUNED` variants, JEM and JEM++ starting from its weights.
     """
-    check_variants(variants, VARIANTS)
-    configs = {v: variant_config(preset, overrides, v) for v in variants}  # fail early
+    check_variants(variants, (*VARIANTS, *FINETUNED))
+    if from_run is not None:
+        from_run = Path(from_run)
+        _check_start(from_run, preset, overrides)
+        variants = (*variants, *(v for v in FINETUNED if v not in variants))
+    configs = {v: variant_config(preset, overrides, v, from_run) for v in variants}
     out = Path(out_dir)
     results: dict[str, dict] = {}
     for variant, cfg, run in train_variants(configs, out, f"genzoo compare jem --preset {preset}",
@@ -110,6 +147,9 @@ def compare_jem(out_dir: Path | str, *, preset: str = "jem-mnist", overrides: Se
         analyses = [a for a in ANALYSES if a != "ood" or cfg.data.name in ("mnist",
                                                                           "fashion-mnist")]
         numbers.update(analyze_run(run, analyses))
+        questions = ["energy-grid", "top-generated", "epoch-losses"]
+        numbers.update(analyze_questions(run, questions + (["buffer-draws"] if variant !=
+                                                           "classifier" else [])))
         results[variant] = {"run": str(run.relative_to(out)),
                             "seconds_per_epoch": seconds_per_epoch(run),
                             "restarts": int(last_train_record(run).get("restarts", 0)),
@@ -127,7 +167,7 @@ def compare_jem(out_dir: Path | str, *, preset: str = "jem-mnist", overrides: Se
              fx(r.get(ood)) if ood else "-", fx(r.get("judge/accuracy")),
              fx(r.get("judge/confidence")), fx(r.get("judge/fid"), 1),
              fx(r["seconds_per_epoch"], 1), str(r["restarts"])] for v, r in results.items()]
-    intro = (f"<p>Three variants of <code>{preset}</code> on the same budget"
+    intro = (f"<p>{len(results)} variants of <code>{preset}</code> on the same budget"
              + (f" ({', '.join(overrides)})" if overrides else "") + ". Judge scores are of "
              f"{num_samples} class-conditional samples (JEM, JEM++: the preset's sampler; "
              "classifier: SGLD from noise on its E(x, y)). OOD: "

@@ -108,6 +108,9 @@ class Method(nn.Module):
     SampleOptions: ClassVar[type | None] = None
     #: classes the method is conditioned on (None: unconditional)
     num_classes: int | None = None
+    #: other families whose checkpoints ``train.init_from`` may start this one from (their
+    #: weights are this family's, e.g. a classifier's network for JEM)
+    init_from_methods: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: Any, info: DatasetInfo) -> None:
         super().__init__()

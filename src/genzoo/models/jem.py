@@ -20,7 +20,10 @@ JEM++ (``start: class-gaussian`` with ``sampler.inner_steps`` > 0) changes the s
 chains (buffer fill and the 5% restarts) start from per-class Gaussians with full covariance
 fitted on the training data (:class:`~genzoo.samplers.class_gaussian.ClassGaussian`), and each
 of fewer outer SGLD steps is followed by clipped proximal steps through the first layer only
-(:func:`~genzoo.samplers.langevin.proximal_sgld`).
+(:func:`~genzoo.samplers.langevin.proximal_sgld`). ``start: gmm`` starts fresh chains from a
+K-component Gaussian mixture fitted to all training images instead
+(:class:`~genzoo.samplers.mixture.DataMixture`); with ``init: noise`` every chain starts there
+and no buffer is used (``jempp-mnist-gmm``).
 
 References:
     Grathwohl et al., "Your Classifier is Secretly an Energy Based Model and You Should Treat
@@ -62,6 +65,7 @@ from genzoo.samplers.chain import (
     SGLDConfig,
 )
 from genzoo.samplers.class_gaussian import ClassGaussian
+from genzoo.samplers.mixture import DataMixture
 from genzoo.samplers.replay import uniform_init
 
 
@@ -95,11 +99,15 @@ class JEMConfig(ClassifierConfig, ReplayConfig):
         "predicted class (genzoo), or on E(x', y') with the label y' drawn with each start "
         "(the stored item's; uniform for fresh starts) and stored back under y' (the JEM "
         "project's step); the loss reads E(x') = -logsumexp f(x') either way")
-    start: Literal["uniform", "class-gaussian"] = param(
-        "uniform", "fresh chains: uniform noise (JEM) or per-class Gaussians fitted to the "
-        "training data (JEM++)")
-    gaussian_jitter: float = param(1e-4, "added to the diagonal of each class covariance",
-                                   gt=0)
+    start: Literal["uniform", "class-gaussian", "gmm"] = param(
+        "uniform", "fresh chains: uniform noise (JEM), per-class Gaussians fitted to the "
+        "training data (JEM++), or a Gaussian mixture fitted to it (gmm_*; with init: noise, "
+        "every chain starts from it, without a buffer)")
+    gmm_components: int = param(10, "start: gmm: mixture components K", ge=1)
+    gmm_covariance: Literal["full", "diag"] = param("full", "start: gmm: covariance of each "
+                                                    "component")
+    gaussian_jitter: float = param(1e-4, "added to the diagonal of each class (or mixture) "
+                                   "covariance", gt=0)
     sampler: SGLDConfig = field(default_factory=_jem_sampler)
     runtime: ChainRuntime = field(default_factory=ChainRuntime)
 
@@ -111,6 +119,7 @@ class JEM(Classifier):
     Config = JEMConfig
     SampleOptions = SampleOptions
     capabilities = Classifier.capabilities | {"sample", "energy", "langevin"}
+    init_from_methods = ("classifier",)  # classifier-to-JEM: the same network's weights
     name = "jem"
 
     def __init__(self, cfg: JEMConfig, info: DatasetInfo) -> None:
@@ -124,7 +133,9 @@ class JEM(Classifier):
         self.num_classes = info.num_classes
         box = self.data_range
         self.gaussian: ClassGaussian | None = None
-        init = self._gaussian_init if cfg.start == "class-gaussian" else uniform_init(*box)
+        self.mixture: DataMixture | None = None
+        init = {"class-gaussian": self._gaussian_init, "gmm": self._mixture_init}.get(
+            cfg.start, uniform_init(*box))
         self.buffer = cfg.build_buffer(info.shape, init, self.num_classes, box)
         self.chain = LangevinChain(self.net, self.energy_of_output, cfg.sampler, cfg.runtime,
                                    shape=info.shape, box=box, clamp=box, buffer=self.buffer,
@@ -137,11 +148,23 @@ class JEM(Classifier):
 
     # ------------------------------------------------------------------ JEM++ initialization
     def setup(self, train: Dataset) -> None:
-        """Fit the class Gaussians of ``start: class-gaussian`` on the training images."""
+        """Fit the class Gaussians of ``start: class-gaussian`` (or the mixture of ``start:
+        gmm``) on the training images."""
         if self.cfg.start == "class-gaussian":
             x = self.prepare(train.x).x
             self.gaussian = ClassGaussian.fit(x, train.y, self.num_classes,
                                               self.cfg.gaussian_jitter, self.data_range)
+        elif self.cfg.start == "gmm":
+            self.mixture = DataMixture.fit(self.prepare(train.x).x, self.cfg.gmm_components,
+                                           self.cfg.gmm_covariance, self.cfg.gaussian_jitter,
+                                           box=self.data_range)
+
+    def _mixture_init(self, n: int, device: torch.device, shape: tuple[int, ...],
+                      labels: Tensor | None = None) -> Tensor:
+        if self.mixture is None:
+            raise ConfigError("start: gmm needs the fitted mixture: train the model (setup "
+                              "fits it on the training data) or load a checkpoint that has it")
+        return self.mixture.init(n, device, shape, labels)
 
     def _gaussian_init(self, n: int, device: torch.device, shape: tuple[int, ...],
                        labels: Tensor | None = None) -> Tensor:
@@ -213,6 +236,8 @@ class JEM(Classifier):
         state = self.chain.state_dict()
         if self.gaussian is not None:
             state["class_gaussian"] = self.gaussian.state_dict()
+        if self.mixture is not None:
+            state["mixture"] = self.mixture.state_dict()
         return state
 
     def load_extra_state(self, state: dict) -> None:
@@ -222,3 +247,6 @@ class JEM(Classifier):
             g = state["class_gaussian"]
             self.gaussian = ClassGaussian(g["mean"].float(), g["chol"].float(), self.info.shape,
                                           self.data_range)
+        if "mixture" in state:
+            self.mixture = DataMixture.from_state(state["mixture"], self.info.shape,
+                                                  self.data_range)

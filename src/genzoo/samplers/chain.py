@@ -52,10 +52,18 @@ EnergyOfOutput = Callable[[Tensor, Tensor | None], Tensor]
 
 @dataclass
 class SGLDConfig:
-    """SGLD in the JEM/IGEBM form ``x <- clamp(x - a * clip(dE/dx) + s * eta)``: the math only
-    (how the chains run is :class:`ChainRuntime`)."""
+    """SGLD in the JEM/IGEBM form ``x <- clamp(x - a * clip(dE/dx) + s * eta)``, or (``form:
+    paper``) Langevin in the paper form ``x <- clamp(x - (eps_t^2 / 2) dE/dx + eps_t * eta)``
+    with ``eps_t = eps * (eps_end / eps) ** (t / T)``, t = 0..T-1, the decay applied to the step
+    and the noise together: the math only (how the chains run is :class:`ChainRuntime`)."""
 
     steps: int = param(60, "Langevin steps per training step", ge=0)
+    form: Literal["jem", "paper"] = param(
+        "jem", "jem: step a and noise s set apart (step_size, noise_scale, noise_schedule); "
+        "paper: step eps_t^2 / 2 and noise eps_t from eps, eps_end")
+    eps: float = param(0.1, "paper form: eps_0", gt=0)
+    eps_end: float | None = param(None, "paper form: eps_t decays geometrically from eps "
+                                  "towards this (reached at t = T); None: constant eps", gt=0)
     step_size: float = param(0.01, "a: multiplies -dE/dx", gt=0)
     noise_scale: float = param(0.005, "s: std of the Gaussian noise per step (the first "
                                "step's under a schedule)", ge=0)
@@ -77,9 +85,27 @@ class SGLDConfig:
     inner_clip: float = param(1.0, "proximal SGLD: clip each inner-gradient entry to [-c, c]",
                               gt=0)
 
+    def validate(self) -> None:
+        if self.form == "paper" and self.inner_steps:
+            raise ConfigError("model.sampler.form=paper: proximal SGLD (inner_steps > 0) takes "
+                              "the jem form's step_size and noise_scale")
+
+    def eps_t(self, steps: int) -> list[float]:
+        """The paper form's ``eps_t = eps * (eps_end / eps) ** (t / T)``, t = 0..T-1."""
+        end = self.eps if self.eps_end is None else self.eps_end
+        return [self.eps * (end / self.eps) ** (t / steps) for t in range(steps)]
+
     def noise(self, steps: int) -> list[float]:
-        """``s_t`` for a chain of ``steps`` steps."""
+        """``s_t`` for a chain of ``steps`` steps (the paper form: ``eps_t``)."""
+        if self.form == "paper":
+            return self.eps_t(steps)
         return step_sizes(self.noise_schedule, self.noise_scale, self.noise_end, steps)
+
+    def sizes(self, steps: int) -> list[float]:
+        """``a_t``, the multiplier of -dE/dx at each step (the paper form: ``eps_t^2 / 2``)."""
+        if self.form == "paper":
+            return [e * e / 2 for e in self.eps_t(steps)]
+        return [self.step_size] * steps
 
 
 @dataclass
@@ -277,8 +303,9 @@ class LangevinChain:
                 def energy(v: Tensor) -> Tensor:
                     return self.energy_of_output(net(v), y).float()
 
-                x = sgld_trajectory(energy_score(energy), x, steps, sign * s.step_size,
-                                    s.noise(steps), record, every=every,
+                x = sgld_trajectory(energy_score(energy), x, steps,
+                                    [sign * a for a in s.sizes(steps)], s.noise(steps), record,
+                                    every=every,
                                     clip_grad=s.clip_grad, clamp=self.clamp)
         return x.contiguous()
 

@@ -2,7 +2,9 @@
 
 ``x <- where(known, observed, clamp(x + a * grad log p(x) + s * eta))`` under any score (``-dE/dx``
 of an EBM, ``d log p / dx`` of a likelihood model). With ``noise_scale = 0`` it is gradient ascent
-on log p of the unknown pixels given the known ones (a MAP-like restoration).
+on log p of the unknown pixels given the known ones (a MAP-like restoration). When the unknown
+pixels are noisy observations (``observed_std``), the chain runs on the posterior instead, with
+the Gaussian observation term added to the score.
 
 References:
     Du & Mordatch, "Implicit Generation and Modeling with Energy-Based Models", NeurIPS 2019,
@@ -42,8 +44,8 @@ class InpaintConfig:
 
 def inpaint(grad_log_p: GradFn, observed: Tensor, known: Tensor, steps: int, step_size: float,
             noise_scale: float, *, init: Init = "interpolate",
-            value_range: tuple[float, float] = (-1.0, 1.0), clip_grad: float | None = None
-            ) -> Tensor:
+            value_range: tuple[float, float] = (-1.0, 1.0), clip_grad: float | None = None,
+            observed_std: float | None = None) -> Tensor:
     """Restore the unknown pixels of ``observed`` (B, C, H, W) by Langevin dynamics.
 
     ``x <- where(known, observed, clamp(x + a * grad log p(x) + s * eta))``: the chain moves the
@@ -58,7 +60,11 @@ def inpaint(grad_log_p: GradFn, observed: Tensor, known: Tensor, steps: int, ste
         init: where unknown pixels start: neighbour interpolation, the corrupted values, or
             uniform noise over ``value_range``.
         value_range: the model's data range (pixels are clamped to it).
-        clip_grad: optional per-pixel gradient clipping.
+        clip_grad: optional per-pixel gradient clipping (of the whole score).
+        observed_std: the unknown pixels are noisy observations ``observed = x + N(0, std^2)``
+            (std in ``value_range`` units): the chain then samples the posterior
+            ``p(x | observed)``, its score ``grad log p(x) + (observed - x) / std^2`` on the
+            unknown pixels (the clipping of the corruption to the range is not modelled).
     """
     known = known.to(observed.device).expand_as(observed)
     low, high = value_range
@@ -74,5 +80,12 @@ def inpaint(grad_log_p: GradFn, observed: Tensor, known: Tensor, steps: int, ste
     def keep_known(x: Tensor) -> Tensor:
         return torch.where(known, observed, x)
 
-    return sgld(grad_log_p, x0, steps, step_size, noise_scale, clip_grad=clip_grad,
+    score = grad_log_p
+    if observed_std is not None:
+        precision = 1.0 / observed_std**2
+
+        def score(x: Tensor) -> Tensor:  # the prior's score plus the observation's
+            return grad_log_p(x) + torch.where(known, 0.0, (observed - x) * precision)
+
+    return sgld(score, x0, steps, step_size, noise_scale, clip_grad=clip_grad,
                 clamp=(low, high), project=keep_known)
