@@ -125,6 +125,34 @@ def test_inpaint_command_writes_grids_numbers_and_report_figure(digits_ebm_run, 
         numbers["mse_model"]
 
 
+def test_posterior_chain_reaches_the_precision_weighted_mean():
+    """Prior N(m, tau^2) per pixel, observation y = x + N(0, sigma^2) on the unknown pixels:
+    noise-free ascent on the posterior ends at (m / tau^2 + y / sigma^2) / (1 / tau^2 +
+    1 / sigma^2) there; known pixels stay."""
+    torch.manual_seed(0)
+    observed = torch.rand(4, 1, 6, 6) * 0.5 + 0.25
+    known = rows_mask((1, 6, 6))
+    m, tau, sigma = 0.5, 0.2, 0.1
+    x = inpaint(lambda v: -(v - m) / tau**2, observed, known, steps=400, step_size=1e-3,
+                noise_scale=0.0, init="corrupted", value_range=(0.0, 1.0), observed_std=sigma)
+    posterior = (m / tau**2 + observed / sigma**2) / (1 / tau**2 + 1 / sigma**2)
+    unknown = ~known.expand_as(observed)
+    assert torch.allclose(x[unknown], posterior[unknown], atol=1e-4)
+    assert torch.equal(x[~unknown], observed[~unknown])
+
+
+def test_additive_corruption_uses_its_noise_and_reports_per_image_statistics(digits_ebm_run,
+                                                                             capsys):
+    capsys.readouterr()
+    assert main(["--quiet", "inpaint", str(digits_ebm_run), "--n", "30", "--steps", "3",
+                 "--corruption", "even-rows-additive"]) == 0
+    numbers = json.loads(capsys.readouterr().out)
+    assert numbers["noise_std"] == 0.3 and numbers["corruption"] == "even-rows-additive"
+    for name in ("model", "corrupted", "interpolation"):
+        low, mean, high = (numbers[f"mse_{name}{k}"] for k in ("_min", "", "_max"))
+        assert 0 <= low <= mean <= high and numbers[f"mse_{name}_std"] >= 0
+
+
 def test_inpaint_bad_input_is_one_line(digits_ebm_run, tmp_path, capsys):
     toy = tmp_path / "runs"
     assert main(["--quiet", "train", "ebm-toy", "train.steps=2", "train.batch_size=16",

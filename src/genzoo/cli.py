@@ -18,6 +18,7 @@ CORRUPTIONS = ("even-rows", "even-rows-additive", "top-half", "bottom-half", "le
 EPILOG = """examples:
   genzoo list presets
   genzoo train clf-digits train.epochs=3
+  genzoo info clf-cifar10-spec
   genzoo sample runs/ebm-mnist --n 64 sampler.sample_steps=200
   genzoo eval runs/clf-digits
   genzoo eval runs/vae-bmnist --split test --is-k 1,10,50,200,1000
@@ -74,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--runs-dir", default="runs", help="folder of run directories")
     s.add_argument("--resume", action="store_true",
                    help="continue runs/NAME from its last checkpoint if it exists")
+
+    s = verb("info", help="a preset's resolved config and its parameter counts: genzoo info "
+             "PRESET [key=value ...]")
+    s.add_argument("preset")
+    s.add_argument("overrides", nargs="*")
 
     s = verb("sample", help="draw samples from a trained run")
     s.add_argument("run", type=Path)
@@ -252,6 +258,17 @@ def run(argv: list[str]) -> int:
                               noise_scale=args.noise_scale, init=args.init,
                               checkpoint=args.checkpoint, seed=args.seed)
         print(json.dumps(numbers, indent=2))
+    elif args.verb == "info":
+        import yaml
+
+        from genzoo.runs import describe, parameter_counts
+
+        cfg, method = describe(args.preset, args.overrides)
+        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+        counts = parameter_counts(method)
+        parts = ", ".join(f"{k} {v:,}" for k, v in counts.items()
+                          if k not in ("total", "trainable"))
+        print(f"# parameters: {counts['total']:,} ({counts['trainable']:,} trainable; {parts})")
     elif args.verb == "analyze":
         from genzoo.analyze.base import analyze
 

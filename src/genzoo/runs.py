@@ -33,7 +33,7 @@ from genzoo.data.base import Dataset, DatasetInfo
 from genzoo.errors import CheckpointError, ConfigError, UserError
 from genzoo.io import atomic_write_text
 from genzoo.models.base import Method
-from genzoo.registry import methods
+from genzoo.registry import datasets, methods
 from genzoo.training import distributed, fit, training_device
 from genzoo.training.checkpoint import load_checkpoint, seed_everything
 
@@ -55,6 +55,28 @@ def build_method(cfg: RunConfig, info: DatasetInfo) -> Method:
     except (ValueError, RuntimeError, TypeError) as e:  # e.g. a net that cannot take this shape
         raise ConfigError(f"cannot build method {cfg.method!r} for dataset {info.name!r} "
                           f"(shape {info.shape}): {e}") from None
+
+
+def describe(preset: str, overrides: list[str] | None = None) -> tuple[RunConfig, Method]:
+    """A preset's resolved config and its untrained method (``genzoo info``): the dataset's
+    item shape comes from its registry entry where that knows it (CIFAR-10, SVHN: no files
+    needed), else from its training split."""
+    cfg = resolve_config(preset, overrides)
+    spec = datasets.get(cfg.data.name)
+    info = spec.info if spec.info is not None and not cfg.data.options else \
+        load_data(cfg, cfg.data.train_split, 1).info
+    return cfg, build_method(cfg, info)
+
+
+def parameter_counts(method: Method) -> dict[str, int]:
+    """Parameters of each top-level module of ``method`` (e.g. ``net``; a GAN's generator and
+    discriminator), and ``total`` / ``trainable``."""
+    counts = {name: sum(p.numel() for p in child.parameters())
+              for name, child in method.named_children()}
+    counts = {k: v for k, v in counts.items() if v}
+    counts["total"] = sum(p.numel() for p in method.parameters())
+    counts["trainable"] = sum(p.numel() for p in method.parameters() if p.requires_grad)
+    return counts
 
 
 def preset_method(preset: str, overrides: list[str] | None = None, *, limit: int | None = None,

@@ -9,6 +9,7 @@ import torch
 from genzoo.cli import main
 from genzoo.config import build_run_config
 from genzoo.errors import ConfigError
+from genzoo.io import read_metrics
 from genzoo.models.base import Batch
 from genzoo.nets.conv import SmallCNN
 from genzoo.nets.resnet import WideResNet
@@ -417,3 +418,34 @@ def genzoo_vae_run(tmp_path):
 
     return train("vae-toy", ["train.steps=1", "train.epochs=null"], runs_dir=tmp_path / "v",
                  quiet=True)
+
+
+@pytest.mark.parametrize("preset", ["jem-cifar10-spec", "clf-cifar10-spec"])
+def test_the_jem_projects_cifar_presets_run_on_a_synthetic_file(tmp_path, fake_cifar10_root,
+                                                                preset):
+    runs = tmp_path / "runs"
+    jem_keys = ["model.sampler.steps=2", "model.buffer_size=32", "train.num_samples=4"]
+    assert main(["--quiet", "train", preset, f"data.root={fake_cifar10_root}",
+                 "model.net.depth=10", "model.net.widen=1", "train.epochs=1",
+                 "train.batch_size=8", *(jem_keys if preset.startswith("jem") else []),
+                 "--runs-dir", str(runs)]) == 0
+    method = load(runs / preset)
+    assert method.data_range == (0.0, 1.0)
+    net = method.net
+    assert isinstance(net, WideResNet) and isinstance(net.act, torch.nn.Identity)
+    assert net.blocks[0].act.negative_slope == 0.3
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():  # no activation between the last block's sum and the pooling
+        assert torch.allclose(net(x), net.head(net.blocks(net.stem(x)).mean((2, 3))), atol=1e-6)
+    train_lines = [r for r in read_metrics(runs / preset) if r.get("split") == "train"]
+    assert [r["epoch"] for r in train_lines] == [1.0]  # log_every: epoch
+
+
+def test_info_prints_the_resolved_config_and_the_parameter_count(capsys):
+    assert main(["info", "clf-cifar10-spec"]) == 0
+    out = capsys.readouterr().out
+    assert "pixel_range:" in out and "final_act: false" in out
+    assert out.strip().splitlines()[-1].startswith("# parameters: 2,747,082")
+    assert main(["info", "jem-mnist-spec", "model.net.width=4"]) == 0
+    assert "# parameters:" in capsys.readouterr().out
+    assert main(["info", "jem-mnist-spec", "model.nope=1"]) == 2

@@ -75,6 +75,9 @@ class DatasetSpec:
     splits: tuple[str, ...]
     description: str
     files: tuple[str, ...] = field(default=())
+    #: what its items are, known without the files (``genzoo info`` builds a preset's network
+    #: from it when the files are not there yet); None: read from the data
+    info: DatasetInfo | None = None
 
     @property
     def options(self) -> dict[str, inspect.Parameter]:

@@ -140,5 +140,6 @@ datasets.register(
         ("train", "test"),
         "CIFAR-10 colour images, 32x32, 10 classes",
         (FILES[ARCHIVE].relpath,),
+        DatasetInfo("cifar10", (3, 32, 32), 10, (0, 255), "image"),
     ),
 )

@@ -85,5 +85,6 @@ datasets.register(
         ("train", "test", "extra"),
         "SVHN cropped house-number digits, 32x32 colour",
         tuple(f.relpath for f in FILES.values()),
+        DatasetInfo("svhn", (3, 32, 32), 10, (0, 255), "image", tuple("0123456789")),
     ),
 )
