@@ -12,7 +12,8 @@ import torch
 import yaml
 
 from genzoo.analyze.evaluate import evaluate_run
-from genzoo.analyze.judges import judge_dir, load_judge
+from genzoo.analyze.judges import judge_cost, judge_dir, load_judge
+from genzoo.cli import main
 from genzoo.data import load_dataset
 from genzoo.data.transforms import to_float
 from genzoo.errors import UserError
@@ -142,6 +143,41 @@ def test_eval_of_a_generative_run_scores_samples_with_the_judge(judges, tmp_path
     assert stored["judge/fid"] == numbers["judge/fid"]
 
 
+def test_default_judge_training_announces_its_cost_first(judges, capsys):
+    load_judge("digits")
+    err = capsys.readouterr().err
+    assert "training the digits judge (clf-digits: 15 epochs" in err and "--no-judge" in err
+    load_judge("digits")  # cached: nothing said
+    assert "training" not in capsys.readouterr().err
+    assert "200 epochs" in judge_cost("cifar10")
+
+
+def test_any_classifier_run_can_judge_and_a_mismatched_one_is_one_line(judges, tmp_path,
+                                                                       capsys):
+    preset = tmp_path / "buffered.yaml"
+    preset.write_text(yaml.safe_dump({"method": "test-buffered", "data": {
+        "name": "digits", "val_split": "test"}, "train": {"steps": 3}}))
+    run = train(str(preset), runs_dir=tmp_path / "runs", quiet=True)
+    clf = train("clf-digits", ["train.epochs=2"], runs_dir=tmp_path / "runs", quiet=True)
+    mine = evaluate_run(run, num_samples=50, judge_run=clf, figures=False)
+    direct = evaluate_run(run, num_samples=50, figures=False, judge_run=clf / "checkpoints" /
+                          "best.pt")
+    assert mine["judge/fid"] == direct["judge/fid"] > 0
+    assert not (judges / "digits.pt").exists()  # the default judge was never trained
+    assert "judge/fid" not in evaluate_run(run, num_samples=50, judge=False, figures=False)
+    toy_clf = tmp_path / "toy.yaml"
+    toy_clf.write_text(yaml.safe_dump({"method": "classifier", "model": {
+        "net": {"name": "mlp", "width": 8, "depth": 1}}, "data": {"name": "gmm-ring",
+                                                                 "options": {"n": 64}},
+        "train": {"steps": 1}}))
+    other = train(str(toy_clf), runs_dir=tmp_path / "runs", quiet=True)
+    capsys.readouterr()
+    for bad in (other, run):  # other items; not a classifier
+        assert main(["--quiet", "eval", str(run), "--samples", "20", "--judge", str(bad)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("genzoo: error: --judge:"), err
+
+
 def test_inception_metrics_explain_what_is_missing():
     try:
         import torch_fidelity  # noqa: F401
@@ -160,7 +196,6 @@ def test_eval_inception_without_torch_fidelity_is_one_clear_line(judges, tmp_pat
         pass
     else:
         pytest.skip("torch-fidelity is installed; the missing-package path cannot be shown")
-    from genzoo.cli import main
 
     preset = tmp_path / "buffered.yaml"
     preset.write_text(yaml.safe_dump({"method": "test-buffered", "data": {

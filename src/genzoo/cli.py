@@ -99,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--samples", type=int, default=1000,
                    help="samples scored by the dataset's judge (generative methods)")
     s.add_argument("--no-judge", action="store_true", help="skip the judge metrics")
+    s.add_argument("--judge", type=Path, help="a classifier run (or checkpoint) of the same "
+                   "data to judge the samples with, instead of the dataset's default judge")
     s.add_argument("--inception", action="store_true",
                    help="also Inception FID/IS (needs torch-fidelity and its weights)")
     s.add_argument("--no-figures", action="store_true", help="skip the method's figures")
@@ -165,6 +167,11 @@ def _parser() -> argparse.ArgumentParser:
                    "ebm-init and jem: 1000 for the judge)")
     s.add_argument("--workers", type=int, default=2,
                    help="trainings run at once in separate processes (1: sequential)")
+    s.add_argument("--no-judge", action="store_true", help="ebm-init, jem, gan: no judge "
+                   "numbers (the dataset's default judge is otherwise trained once if missing; "
+                   "CIFAR-10's takes 200 epochs)")
+    s.add_argument("--judge", type=Path, help="ebm-init, jem, gan: judge samples with this "
+                   "classifier run (or checkpoint) instead of the dataset's default judge")
     s.add_argument("--from", dest="from_run", type=Path, help="jem: a classifier run (or "
                    "checkpoint) with the preset's network; adds JEM and JEM++ fine-tuned from "
                    "it (jem-ft, jem++-ft) beside the runs from scratch")
@@ -248,7 +255,7 @@ def run(argv: list[str]) -> int:
         numbers = evaluate_run(args.run, split=args.split, checkpoint=args.checkpoint,
                                figures=not args.no_figures, judge=not args.no_judge,
                                inception=args.inception, num_samples=args.samples,
-                               is_k=args.is_k, quiet=args.quiet)
+                               is_k=args.is_k, quiet=args.quiet, judge_run=args.judge)
         print(json.dumps(numbers, indent=2))
     elif args.verb == "inpaint":
         from genzoo.analyze.inpaint import inpaint_run
@@ -289,7 +296,8 @@ def run(argv: list[str]) -> int:
 
             print(compare_ebm_init(out, preset=args.preset or "ebm-mnist",
                                    overrides=args.overrides, num_samples=args.samples or 1000,
-                                   quiet=args.quiet, resume=args.resume))
+                                   quiet=args.quiet, resume=args.resume,
+                                   judge=not args.no_judge, judge_run=args.judge))
             return 0
         if args.lab == "gan":
             from genzoo.labs.gan import DEFAULT_PRESETS, compare_gans
@@ -297,14 +305,16 @@ def run(argv: list[str]) -> int:
             presets = args.preset.split(",") if args.preset else DEFAULT_PRESETS
             print(compare_gans(out, presets=presets, overrides=args.overrides,
                                num_samples=args.samples or 1000, quiet=args.quiet,
-                               resume=args.resume))
+                               resume=args.resume, judge=not args.no_judge,
+                               judge_run=args.judge))
             return 0
         if args.lab == "jem":
             from genzoo.labs.jem import compare_jem
 
             print(compare_jem(out, preset=args.preset or "jem-mnist", overrides=args.overrides,
                               num_samples=args.samples or 1000, quiet=args.quiet,
-                              resume=args.resume, from_run=args.from_run))
+                              resume=args.resume, from_run=args.from_run,
+                              judge=not args.no_judge, judge_run=args.judge))
             return 0
         from genzoo.labs.toy2d import Protocol, compare_toy2d
 

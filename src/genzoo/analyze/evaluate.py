@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from genzoo.analyze.judges import JUDGE_PRESETS, load_judge
+from genzoo.analyze.judges import JUDGE_PRESETS, judge_from_run, load_judge
 from genzoo.config import parse_overrides
 from genzoo.data.base import Dataset
 from genzoo.data.transforms import from_float, to_float
@@ -131,16 +131,17 @@ def importance_log_likelihood(method: Method, data: Dataset, ks: Sequence[int], 
 def evaluate_run(run: Path | str, *, split: str | None = None, checkpoint: str = "last",
                  figures: bool = True, judge: bool = True, inception: bool = False,
                  num_samples: int = 1000, is_k: Sequence[int] = (),
-                 quiet: bool = True) -> dict[str, float]:
+                 quiet: bool = True, judge_run: Path | str | None = None) -> dict[str, float]:
     """The method's evaluation numbers on ``split``, merged into ``RUN/eval.json``.
 
     With ``figures``, the method's own figures are written to ``RUN/figures/`` (captions in
     ``figures/captions.json``), where ``genzoo report`` finds them. With ``judge``, a generative
     image method's ``num_samples`` samples are scored by its dataset's judge (trained and cached
     on first use): confidence, predicted-class entropy, judge-FID against the split, and the
-    accuracy on the intended labels for conditional methods. With ``inception``, also Inception
-    FID and IS of the samples (needs ``torch-fidelity`` and its weights). With ``is_k`` (VAEs),
-    the importance-sampled log-likelihood of the split for each K (see
+    accuracy on the intended labels for conditional methods; ``judge_run`` (a classifier run
+    or checkpoint of the same items and classes) is the judge instead. With ``inception``,
+    also Inception FID and IS of the samples (needs ``torch-fidelity`` and its weights). With
+    ``is_k`` (VAEs), the importance-sampled log-likelihood of the split for each K (see
     :func:`importance_log_likelihood`), as ``SPLIT/log_px_kK``; ``quiet`` hides its progress.
     """
     run_dir = Path(run)
@@ -149,6 +150,7 @@ def evaluate_run(run: Path | str, *, split: str | None = None, checkpoint: str =
         datasets.get(cfg.data.name).splits[0]
     data = load_data(cfg, split)
     method = load(run_dir, checkpoint=checkpoint)
+    chosen = None if judge_run is None or not judge else judge_from_run(judge_run, method.info)
     wants_figures = figures and "figures" in method.capabilities
     wants_train = "attach" in method.capabilities or wants_figures  # only then read the train split
     train = load_data(cfg, cfg.data.train_split, cfg.data.limit) if wants_train else None
@@ -163,7 +165,7 @@ def evaluate_run(run: Path | str, *, split: str | None = None, checkpoint: str =
     if (judge or inception) and "sample" in method.capabilities and method.info.kind == "image":
         samples, labels = draw_samples(method, num_samples)
         if judge:
-            numbers.update(judge_samples(method, data, samples, labels))
+            numbers.update(judge_samples(method, data, samples, labels, chosen))
         if inception:
             as_uint8 = from_float(samples, (0, 255), method.data_range)
             numbers.update(inception_metrics(as_uint8, data.x[:max(num_samples, 1000)]))

@@ -18,10 +18,12 @@ Example:
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 from genzoo.config import resolve_config
+from genzoo.data.base import DatasetInfo
 from genzoo.errors import UserError
 from genzoo.io import atomic_write_bytes, read_metrics, write_json
 from genzoo.metrics.judge import Judge
@@ -53,6 +55,36 @@ def judge_dir() -> Path:
     return Path("~/.cache/genzoo/judges").expanduser()
 
 
+def judge_cost(dataset: str, overrides: list[str] | None = None) -> str:
+    """One line saying what training the default judge of ``dataset`` costs (printed before it
+    trains, so that a long judge, e.g. CIFAR-10's 200 epochs, never starts silently)."""
+    cfg = resolve_config(JUDGE_PRESETS[dataset], overrides)
+    budget = f"{cfg.train.steps} steps" if cfg.train.steps else f"{cfg.train.epochs} epochs"
+    return (f"genzoo: training the {dataset} judge ({JUDGE_PRESETS[dataset]}: {budget} of "
+            f"{cfg.model.net.name}, batch {cfg.train.batch_size}) once, cached in "
+            f"{judge_dir()}; --no-judge skips the judge, --judge RUN uses a classifier run of "
+            "yours")
+
+
+def judge_from_run(source: Path | str, info: DatasetInfo) -> Judge:
+    """A classifier (or JEM) run directory or checkpoint as the judge of samples of ``info``'s
+    dataset: its best.pt (else last.pt), checked to take the same items and classes."""
+    source = Path(source)
+    if source.is_dir():
+        best = source / "checkpoints" / "best.pt"
+        source = best if best.is_file() else source / "checkpoints" / "last.pt"
+    method = load_checkpoint_method(source)
+    if "logits" not in method.capabilities:
+        raise UserError(f"{source} is a {method.name!r} run; a judge is a classifier",
+                        param="judge")
+    theirs = method.info
+    if theirs.shape != info.shape or theirs.num_classes != info.num_classes:
+        raise UserError(f"{source} classifies {theirs.shape} items into {theirs.num_classes} "
+                        f"classes; the samples are {info.shape} of {info.num_classes}",
+                        param="judge")
+    return Judge(method)
+
+
 def load_judge(dataset: str, *, path: str | Path | None = None, train: bool = True,
                quiet: bool = True, overrides: list[str] | None = None) -> Judge:
     """The judge of ``dataset``: loaded from ``path`` or the cache, trained if missing.
@@ -81,6 +113,7 @@ def load_judge(dataset: str, *, path: str | Path | None = None, train: bool = Tr
     if not train:
         raise UserError(f"no judge for {dataset!r} at {cached}; train it with "
                         f"'genzoo train {JUDGE_PRESETS[dataset]}' or let genzoo train it")
+    print(judge_cost(dataset, overrides), file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         run = train_run(JUDGE_PRESETS[dataset], overrides, runs_dir=tmp, quiet=quiet,
                         command=f"genzoo train {JUDGE_PRESETS[dataset]}")

@@ -86,7 +86,8 @@ def _seconds_per_step(run: Path) -> float | None:
 def compare_ebm_init(out_dir: Path | str, *, preset: str = "ebm-mnist",
                      overrides: Sequence[str] = (), variants: Sequence[str] = tuple(VARIANTS),
                      num_samples: int = 1000, quiet: bool = False,
-                     resume: bool = False) -> Path:
+                     resume: bool = False, judge: bool = True,
+                     judge_run: Path | str | None = None) -> Path:
     """Train and compare the variants; returns ``out_dir/report.html`` (and ``results.json``).
 
     Args:
@@ -98,6 +99,8 @@ def compare_ebm_init(out_dir: Path | str, *, preset: str = "ebm-mnist",
         quiet: no progress bars.
         resume: continue the runs already in ``out_dir/runs`` (see
             :func:`genzoo.labs.variants.train_variants`) instead of training new ones.
+        judge, judge_run: no judge numbers when false; ``judge_run``: a classifier run (or
+            checkpoint) judging the samples instead of the dataset's default judge.
     """
     check_variants(variants, VARIANTS)
     configs = {v: _variant_config(preset, overrides, v) for v in variants}  # fail early
@@ -106,7 +109,8 @@ def compare_ebm_init(out_dir: Path | str, *, preset: str = "ebm-mnist",
     for variant, cfg, run in train_variants(configs, out,
                                             f"genzoo compare ebm-init --preset {preset}", quiet,
                                             resume):
-        numbers = evaluate_run(run, num_samples=num_samples, figures=False)
+        numbers = evaluate_run(run, num_samples=num_samples, figures=False, judge=judge,
+                               judge_run=judge_run)
         s = cfg.model.sampler
         results[variant] = {
             "run": str(run.relative_to(out)), "init": cfg.model.init,

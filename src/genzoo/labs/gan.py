@@ -57,7 +57,8 @@ def stability(run: Path) -> dict[str, float]:
 
 def compare_gans(out_dir: Path | str, *, presets: Sequence[str] = DEFAULT_PRESETS,
                  overrides: Sequence[str] = (), num_samples: int = 1000,
-                 quiet: bool = False, resume: bool = False) -> Path:
+                 quiet: bool = False, resume: bool = False, judge: bool = True,
+                 judge_run: Path | str | None = None) -> Path:
     """Train and compare GAN presets; returns ``out_dir/report.html`` (and ``results.json``).
 
     Args:
@@ -68,6 +69,8 @@ def compare_gans(out_dir: Path | str, *, presets: Sequence[str] = DEFAULT_PRESET
         quiet: no progress bars.
         resume: continue the runs already in ``out_dir/runs`` (see
             :func:`genzoo.labs.variants.train_variants`) instead of training new ones.
+        judge, judge_run: no judge numbers when false; ``judge_run``: a classifier run (or
+            checkpoint) judging the samples instead of the dataset's default judge.
     """
     if not presets:
         raise UserError("compare gan: name at least one preset")
@@ -83,7 +86,7 @@ def compare_gans(out_dir: Path | str, *, presets: Sequence[str] = DEFAULT_PRESET
     results: dict[str, dict] = {}
     command = f"genzoo compare gan --preset {','.join(presets)}"
     for preset, _, run in train_variants(configs, out, command, quiet, resume):
-        numbers = evaluate_run(run, num_samples=num_samples)
+        numbers = evaluate_run(run, num_samples=num_samples, judge=judge, judge_run=judge_run)
         numbers.update(analyze_gan_run(run, ANALYSES))
         results[preset] = {"run": str(run.relative_to(out)),
                            "objective": configs[preset].model.objective,

@@ -36,6 +36,7 @@ import torch
 from genzoo.analyze.evaluate import evaluate_run, judge_samples
 from genzoo.analyze.jem import ANALYSES, analyze_run, chain, uniform_images
 from genzoo.analyze.jem_questions import analyze_questions
+from genzoo.analyze.judges import judge_from_run
 from genzoo.config import build_run_config, resolve_config
 from genzoo.errors import UserError
 from genzoo.io import atomic_write_text
@@ -101,7 +102,8 @@ def _check_start(source: Path, preset: str, overrides: Sequence[str]) -> None:
         raise UserError(f"--from: {source} has model.net {theirs}; the preset's is {net}")
 
 
-def _classifier_samples(run: Path, n: int, steps: int) -> dict[str, float]:
+def _classifier_samples(run: Path, n: int, steps: int,
+                        judge_run: Path | str | None = None) -> dict[str, float]:
     """Judge scores of class-conditional SGLD chains from noise on a plain classifier."""
     model = load(run)
     k = model.info.num_classes
@@ -109,13 +111,15 @@ def _classifier_samples(run: Path, n: int, steps: int) -> dict[str, float]:
     chunks = [chain(model, uniform_images(model, len(y)), steps, y)[0]
               for y in labels.split(100)]
     test = load_data(read_run_config(run), "test", 1000)
-    return judge_samples(model, test, torch.cat(chunks), labels)
+    judge = None if judge_run is None else judge_from_run(judge_run, model.info)
+    return judge_samples(model, test, torch.cat(chunks), labels, judge)
 
 
 def compare_jem(out_dir: Path | str, *, preset: str = "jem-mnist", overrides: Sequence[str] = (),
                 variants: Sequence[str] = VARIANTS, num_samples: int = 1000,
                 quiet: bool = False, resume: bool = False,
-                from_run: Path | str | None = None) -> Path:
+                from_run: Path | str | None = None, judge: bool = True,
+                judge_run: Path | str | None = None) -> Path:
     """Train and compare the variants; returns ``out_dir/report.html`` (and ``results.json``).
 
     Args:
@@ -129,6 +133,8 @@ def compare_jem(out_dir: Path | str, *, preset: str = "jem-mnist", overrides: Se
             :func:`genzoo.labs.variants.train_variants`) instead of training new ones.
         from_run: a classifier run (or checkpoint) with the preset's network: adds the
             :data:`FINETUNED` variants, JEM and JEM++ starting from its weights.
+        judge, judge_run: no judge numbers when false; ``judge_run``: a classifier run (or
+            checkpoint) judging the samples instead of the dataset's default judge.
     """
     check_variants(variants, (*VARIANTS, *FINETUNED))
     if from_run is not None:
@@ -140,10 +146,10 @@ def compare_jem(out_dir: Path | str, *, preset: str = "jem-mnist", overrides: Se
     results: dict[str, dict] = {}
     for variant, cfg, run in train_variants(configs, out, f"genzoo compare jem --preset {preset}",
                                             quiet, resume):
-        numbers = evaluate_run(run, num_samples=num_samples)
-        if variant == "classifier":
+        numbers = evaluate_run(run, num_samples=num_samples, judge=judge, judge_run=judge_run)
+        if variant == "classifier" and judge:
             steps = resolve_config(preset, list(overrides)).model.sampler.sample_steps
-            numbers.update(_classifier_samples(run, num_samples, steps))
+            numbers.update(_classifier_samples(run, num_samples, steps, judge_run))
         analyses = [a for a in ANALYSES if a != "ood" or cfg.data.name in ("mnist",
                                                                           "fashion-mnist")]
         numbers.update(analyze_run(run, analyses))
