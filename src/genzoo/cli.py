@@ -30,7 +30,8 @@ EPILOG = """examples:
   genzoo compare ebm-init --preset ebm-mnist train.steps=1500
   genzoo compare jem --preset jem-fashion
   genzoo compare gan --preset gan-hoda,wgan-hoda train.epochs=2
-  genzoo cluster runs/vqvae-mnist --ks 6-14"""
+  genzoo cluster runs/vqvae-mnist --ks 6-14
+  genzoo sweep clf-mnist model.noise_sigma=0,0.03 train.epochs=2 --seeds 0,1"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,16 +40,25 @@ class _Parser(argparse.ArgumentParser):
                         if " " in self.prog else f"{message} (see genzoo --help)")
 
 
-def _positive_ints(text: str) -> tuple[int, ...]:
-    """``"1,10,200"`` -> ``(1, 10, 200)``; anything else is a usage error (exit code 2)."""
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers "
-                                         f"(e.g. 1,10,200), got {text!r}")
-    return values
+def _ints_from(least: int, example: str):
+    """A parser of comma-separated integers >= ``least`` (e.g. ``"1,10,200"`` ->
+    ``(1, 10, 200)``); anything else is a usage error (exit code 2)."""
+
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(int(v) for v in text.split(","))
+        except ValueError:
+            values = ()
+        if not values or min(values) < least:
+            raise argparse.ArgumentTypeError(f"expected comma-separated integers >= {least} "
+                                             f"(e.g. {example}), got {text!r}")
+        return values
+
+    return parse
+
+
+_positive_ints = _ints_from(1, "1,10,200")
+_seeds = _ints_from(0, "0,1")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -180,6 +190,19 @@ def _parser() -> argparse.ArgumentParser:
                    "are kept, interrupted ones continue from their last checkpoint; a run "
                    "saved with other settings is refused)")
 
+    s = verb("sweep", help="train a preset over a grid of settings and seeds, evaluate every "
+             "run, one report: genzoo sweep PRESET key=a,b [key2=c,d] [--seeds 0,1]")
+    s.add_argument("preset")
+    s.add_argument("items", nargs="+", help="key=a,b,... (swept) or key=value (every run)")
+    s.add_argument("--seeds", type=_seeds, default=(0,),
+                   help="comma-separated train.seed values (default 0)")
+    s.add_argument("--out", type=Path, help="output folder (default runs/sweep-PRESET); an "
+                   "existing one is resumed")
+    s.add_argument("--samples", type=int, default=1000, help="samples scored by the judge")
+    s.add_argument("--no-judge", action="store_true", help="no judge numbers")
+    s.add_argument("--judge", type=Path, help="a classifier run judging the samples instead "
+                   "of the dataset's default judge")
+
     s = verb("cluster", help="pseudo-labels from a VQ-VAE's codes or SimSiam's "
              "features: KMeans over K (silhouette), accuracy vs raw pixels, t-SNE, "
              "classifier on true vs pseudo labels")
@@ -265,6 +288,12 @@ def run(argv: list[str]) -> int:
                               noise_scale=args.noise_scale, init=args.init,
                               checkpoint=args.checkpoint, seed=args.seed)
         print(json.dumps(numbers, indent=2))
+    elif args.verb == "sweep":
+        from genzoo.labs.sweep import sweep
+
+        print(sweep(args.preset, args.items, seeds=args.seeds, out=args.out,
+                    num_samples=args.samples, judge=not args.no_judge, judge_run=args.judge,
+                    quiet=args.quiet))
     elif args.verb == "info":
         import yaml
 
