@@ -102,28 +102,24 @@ class TrainConfig:
         False, "autocast the training step to amp_dtype. auto: where the device has it natively "
         "(bf16: CUDA, CPUs with AVX512-BF16 or AMX; fp16: CUDA), decided and logged at start; "
         "true: always (bf16 on a CPU without it is ~2.5x slower); false: never")
-    amp_dtype: Literal["bf16", "fp16"] = param("bf16", "autocast dtype with amp (fp16 needs "
-                                               "CUDA, where it uses a gradient scaler)")
+    amp_dtype: Literal["bf16", "fp16"] = param("bf16", "with amp (fp16: CUDA, scaled)")
     num_threads: int | None = param(None, "torch CPU threads", ge=1)
     channels_last: bool = param(False, "keep the method's 4-d weights (convolutions) in "
                                 "channels-last memory format, so image batches flow through "
                                 "the convolutions channels-last (faster on CPU with oneDNN)")
-    log_every: int | Literal["epoch"] = param(
-        50, "steps between training log lines (each the mean over its steps), or epoch: one "
-        "line per epoch, the epoch's means", ge=1)
-    eval_every: int | None = param(None, "steps between validations; default once per epoch",
-                                   ge=1)
-    ckpt_every: int | None = param(None, "steps between checkpoints; default once per epoch",
-                                   ge=1)
+    log_every: int | Literal["epoch"] = param(50, "steps between training log lines (means "
+                                              "over the steps), or epoch", ge=1)
+    eval_every: int | None = param(None, "steps between validations (default: 1 epoch)", ge=1)
+    ckpt_every: int | None = param(None, "steps between checkpoints (default: 1 epoch)", ge=1)
     ckpt_minutes: float = param(10.0, "also checkpoint when this many minutes have passed", gt=0)
-    samples_every: int | None = param(None, "steps between sample grids; default at the end",
+    samples_every: int | None = param(None, "steps between sample grids (default: at the end)",
                                       ge=1)
     num_samples: int = param(64, "samples drawn for each grid", ge=1)
     best_metric: str = param("loss", "validation metric that selects best.pt")
     best_mode: Literal["min", "max"] = param("min", "whether smaller or larger is better")
-    init_from: str | None = param(None, "initialise weights from this checkpoint, or a run "
-                                  "directory (its best.pt, else last.pt): the same method, or "
-                                  "one the method starts from (jem: a classifier run)")
+    init_from: str | None = param(None, "initial weights: a checkpoint or run (its best.pt, "
+                                  "else last.pt) of this method or one it starts from (jem: "
+                                  "a classifier)")
     guard: GuardConfig = param(default_factory=GuardConfig, help="divergence guard")
 
     def validate(self) -> None:
