@@ -88,4 +88,4 @@ def test_all_includes_the_questions_and_a_bad_p_new_is_one_line(spec_run, capsys
     assert "--p-new" in capsys.readouterr().err
     from genzoo.registry import analyses
 
-    assert set(QUESTIONS) <= set(analyses)
+    assert set(QUESTIONS) <= set(analyses.names())
