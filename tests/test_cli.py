@@ -91,7 +91,7 @@ def _bad_cases(root: Path, tmp: Path, other_ckpt: Path) -> dict[str, tuple[list[
         "unknown key": (["clf-digits", "train.epoch=3"], "unknown key 'train.epoch'"),
         "negative lr": (["clf-digits", "train.lr=-1e-3"], "train.lr: expected a number > 0"),
         "checkpoint of another method": (["clf-digits", f"train.init_from={other_ckpt}"],
-                                         "is from method 'test-buffered', not 'classifier'"),
+                                         "is a 'test-buffered' checkpoint"),
         "resume of another method": (["clf-digits", "method=test-nan", "--resume"],
                                      "was trained with method 'classifier', not 'test-nan'"),
     }, images
