@@ -92,7 +92,7 @@ def test_analyze_refuses_unknown_analyses_and_other_methods(tmp_path, capsys):
     assert main(["analyze", str(run), "energies", "--no-judge"]) == 2
     assert "analysis 'energies' needs a method with 'logits'" in capsys.readouterr().err
     assert main(["analyze", str(run), "shuffle", "--no-judge"]) == 2
-    assert "unknown analysis 'shuffle'; valid: calibration" in capsys.readouterr().err
+    assert "unknown analysis 'shuffle'; valid: buffer-draws, calibration" in capsys.readouterr().err
     assert main(["analyze", str(run), "perturb", "--eps", "0", "--no-judge"]) == 2
     assert "--n, --eps: expected positive numbers" in capsys.readouterr().err
     from genzoo.analyze.gan import analyze_gan_run
