@@ -103,9 +103,7 @@ def init_weights(method: Method, source: Path) -> Path:
     (else last.pt), into ``method``; the checkpoint's method must be the same family or one
     in ``method.init_from_methods`` (a classifier for JEM), and its network the same. Returns
     the checkpoint used."""
-    if source.is_dir():
-        best = checkpoint_path(source, "best")
-        source = best if best.is_file() else checkpoint_path(source, "last")
+    source = run_checkpoint(source)
     ckpt = load_checkpoint(source)
     allowed = (method.name, *method.init_from_methods)
     if ckpt["method"] not in allowed:
@@ -202,6 +200,15 @@ def train(preset: str | RunConfig, overrides: list[str] | None = None, *,
 
     fit(method, train_data, cfg, run_dir, val_data=val_data, resume_from=ckpt, quiet=quiet)
     return run_dir
+
+
+def run_checkpoint(source: Path | str) -> Path:
+    """A checkpoint file as given, or a run directory's best.pt (else its last.pt)."""
+    source = Path(source)
+    if not source.is_dir():
+        return source
+    best = checkpoint_path(source, "best")
+    return best if best.is_file() else checkpoint_path(source, "last")
 
 
 def checkpoint_path(run_dir: Path, which: str = "last") -> Path:

@@ -275,6 +275,21 @@ def analyse_ood(model, test: Dataset, out: Path, other: Dataset) -> tuple[dict, 
 
 
 # ---------------------------------------------------------------------- the command
+def open_run(run: Path | str, n: int, steps: int, checkpoint: str, seed: int):
+    """What an analysis command starts from: the checked ``n`` and ``steps``, the run
+    directory, its config, its method (seeded after loading) and its ``figures/`` folder."""
+    if n < 1 or steps < 1:
+        raise UserError(f"expected positive numbers, got n={n}, steps={steps}",
+                        param="n, steps")
+    run_dir = Path(run)
+    cfg = read_run_config(run_dir)
+    model = load(run_dir, checkpoint=checkpoint)
+    torch.manual_seed(seed)
+    out = run_dir / "figures"
+    out.mkdir(exist_ok=True)
+    return run_dir, cfg, model, out
+
+
 def analyze_run(run: Path | str, what: Sequence[str], *, n: int = 100, steps: int = 100,
                 split: str = "test", ood: str | None = None, checkpoint: str = "last",
                 seed: int = 0) -> dict[str, float]:
@@ -285,23 +300,15 @@ def analyze_run(run: Path | str, what: Sequence[str], *, n: int = 100, steps: in
     unknown = [w for w in what if w not in ANALYSES]
     if unknown:
         raise UserError(f"unknown analysis {unknown[0]!r}; choose from {', '.join(ANALYSES)}, all")
-    if n < 1 or steps < 1:
-        raise UserError(f"expected positive numbers, got n={n}, steps={steps}",
-                        param="n, steps")
-    run_dir = Path(run)
-    cfg = read_run_config(run_dir)
-    model = load(run_dir, checkpoint=checkpoint)
+    run_dir, cfg, model, out = open_run(run, n, steps, checkpoint, seed)
     if "logits" not in model.capabilities or model.info.kind != "image":
         raise UserError(f"these analyses need a classifier's logits on images; {run_dir} is "
                         f"{cfg.method!r} on {model.info.name!r}")
-    torch.manual_seed(seed)
     test = load_data(cfg, split)
     other = _ood_data(cfg, model, ood, split) if "ood" in what else None  # fail early
     if other is not None and other.info.shape != model.info.shape:
         raise UserError(f"ood: {other.info.name!r} items {other.info.shape} do not match the "
                         f"run's {model.info.shape}")
-    out = run_dir / "figures"
-    out.mkdir(exist_ok=True)
     jobs: dict[str, Callable[[], tuple[dict, dict]]] = {
         "energies": lambda: analyse_energies(model, test, out, max(n, 500)),
         "generate": lambda: analyse_generate(model, test, out, n, max(steps, 80)),

@@ -31,12 +31,12 @@ import torch
 from matplotlib.figure import Figure
 
 from genzoo.analyze.base import Suite, run_analyses
-from genzoo.analyze.jem import chain, energy, logits_of, uniform_images
+from genzoo.analyze.jem import chain, energy, logits_of, open_run, uniform_images
 from genzoo.data.base import Dataset
 from genzoo.data.transforms import to_float
 from genzoo.errors import UserError
 from genzoo.io import read_metrics
-from genzoo.runs import load, load_data, read_run_config
+from genzoo.runs import load_data
 from genzoo.viz._io import atomic_write_bytes, figure_png_bytes
 from genzoo.viz.curves import plot_curves
 from genzoo.viz.grid import save_image_grid
@@ -152,17 +152,9 @@ def analyze_questions(run: Path | str, what: Sequence[str], *, n: int = 100, ste
                       seed: int = 0) -> dict[str, float]:
     """Run the views ``what`` (names from :data:`QUESTIONS`) on a classifier or JEM run;
     figures go to ``RUN/figures/``, numbers to ``RUN/eval.json``; returns the numbers."""
-    if n < 1 or steps < 1:
-        raise UserError(f"expected positive numbers, got n={n}, steps={steps}",
-                        param="n, steps")
-    run_dir = Path(run)
-    cfg = read_run_config(run_dir)
-    model = load(run_dir, checkpoint=checkpoint)
+    run_dir, cfg, model, out = open_run(run, n, steps, checkpoint, seed)
     if model.info.kind != "image" and set(what) - {"epoch-losses"}:
         raise UserError(f"these analyses need images; {run_dir} is on {model.info.name!r}")
-    torch.manual_seed(seed)
-    out = run_dir / "figures"
-    out.mkdir(exist_ok=True)
     test = load_data(cfg, split, 100) if "energy-grid" in what else None
     jobs: dict[str, Callable[[], tuple[dict, dict]]] = {
         "energy-grid": lambda: analyse_energy_grid(model, test, out),

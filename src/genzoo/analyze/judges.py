@@ -27,7 +27,7 @@ from genzoo.data.base import DatasetInfo
 from genzoo.errors import UserError
 from genzoo.io import atomic_write_bytes, read_metrics, write_json
 from genzoo.metrics.judge import Judge
-from genzoo.runs import load_checkpoint_method, method_from_checkpoint
+from genzoo.runs import load_checkpoint_method, method_from_checkpoint, run_checkpoint
 from genzoo.runs import train as train_run
 from genzoo.training.checkpoint import load_checkpoint
 
@@ -69,10 +69,7 @@ def judge_cost(dataset: str, overrides: list[str] | None = None) -> str:
 def judge_from_run(source: Path | str, info: DatasetInfo) -> Judge:
     """A classifier (or JEM) run directory or checkpoint as the judge of samples of ``info``'s
     dataset: its best.pt (else last.pt), checked to take the same items and classes."""
-    source = Path(source)
-    if source.is_dir():
-        best = source / "checkpoints" / "best.pt"
-        source = best if best.is_file() else source / "checkpoints" / "last.pt"
+    source = run_checkpoint(source)
     method = load_checkpoint_method(source)
     if "logits" not in method.capabilities:
         raise UserError(f"{source} is a {method.name!r} run; a judge is a classifier",

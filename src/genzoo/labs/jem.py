@@ -46,7 +46,7 @@ from genzoo.labs.variants import (
     seconds_per_epoch,
     train_variants,
 )
-from genzoo.runs import checkpoint_path, load, load_data, read_run_config
+from genzoo.runs import load, load_data, read_run_config, run_checkpoint
 from genzoo.training.checkpoint import load_checkpoint
 from genzoo.viz import Section, write_report
 from genzoo.viz.report_sections import fixed_decimals as fx
@@ -89,11 +89,7 @@ def variant_config(preset: str, overrides: Sequence[str], variant: str,
 def _check_start(source: Path, preset: str, overrides: Sequence[str]) -> None:
     """Fail before training when ``--from`` is no classifier/JEM checkpoint of the preset's
     network (the fine-tuned runs train last)."""
-    path = source
-    if source.is_dir():
-        best = checkpoint_path(source, "best")
-        path = best if best.is_file() else checkpoint_path(source, "last")
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(run_checkpoint(source))
     if ckpt["method"] not in ("classifier", "jem"):
         raise UserError(f"--from: {source} is a {ckpt['method']!r} run; expected a classifier")
     net = resolve_config(preset, list(overrides)).to_dict()["model"]["net"]

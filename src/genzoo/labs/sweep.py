@@ -101,10 +101,11 @@ def sweep(preset: str, items: Sequence[str], *, seeds: Sequence[int] = (0,),
     numbers: dict[str, dict[str, float]] = {}
     for name, _, run in train_variants(configs, out, command, quiet, resume=True):
         evaluated = run / "eval.json"
-        last = run / "checkpoints" / "last.pt"
-        if evaluated.is_file() and evaluated.stat().st_mtime_ns > last.stat().st_mtime_ns and \
-                "sweep/train_minutes" in json.loads(evaluated.read_text()):
-            numbers[name] = json.loads(evaluated.read_text())  # finished and evaluated before
+        newer = evaluated.is_file() and evaluated.stat().st_mtime_ns > \
+            (run / "checkpoints" / "last.pt").stat().st_mtime_ns
+        before = json.loads(evaluated.read_text()) if newer else {}
+        if "sweep/train_minutes" in before:  # finished and evaluated by an earlier sweep
+            numbers[name] = before
             continue
         record = last_train_record(run)
         result = evaluate_run(run, num_samples=num_samples, judge=judge, judge_run=judge_run)
