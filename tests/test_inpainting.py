@@ -18,6 +18,7 @@ from genzoo.data.corruptions import (
     neighbour_interpolation,
     rows_mask,
 )
+from genzoo.errors import UserError
 from genzoo.samplers.inpaint import inpaint
 
 
@@ -125,20 +126,45 @@ def test_inpaint_command_writes_grids_numbers_and_report_figure(digits_ebm_run, 
         numbers["mse_model"]
 
 
-def test_posterior_chain_reaches_the_precision_weighted_mean():
-    """Prior N(m, tau^2) per pixel, observation y = x + N(0, sigma^2) on the unknown pixels:
-    noise-free ascent on the posterior ends at (m / tau^2 + y / sigma^2) / (1 / tau^2 +
-    1 / sigma^2) there; known pixels stay."""
+@pytest.mark.parametrize("w", [1.0, 0.25, 0.0])
+def test_posterior_chain_reaches_the_precision_weighted_mean(w):
+    """Prior N(m, tau^2) per pixel, observation y = x + N(0, sigma^2) on the unknown pixels,
+    its likelihood weighted by w: noise-free ascent ends at (m / tau^2 + w y / sigma^2) /
+    (1 / tau^2 + w / sigma^2) there (w = 1: the posterior mean; w = 0: the prior's); known
+    pixels stay."""
     torch.manual_seed(0)
     observed = torch.rand(4, 1, 6, 6) * 0.5 + 0.25
     known = rows_mask((1, 6, 6))
     m, tau, sigma = 0.5, 0.2, 0.1
     x = inpaint(lambda v: -(v - m) / tau**2, observed, known, steps=400, step_size=1e-3,
-                noise_scale=0.0, init="corrupted", value_range=(0.0, 1.0), observed_std=sigma)
-    posterior = (m / tau**2 + observed / sigma**2) / (1 / tau**2 + 1 / sigma**2)
+                noise_scale=0.0, init="corrupted", value_range=(0.0, 1.0), observed_std=sigma,
+                observation_weight=w)
+    posterior = (m / tau**2 + w * observed / sigma**2) / (1 / tau**2 + w / sigma**2)
     unknown = ~known.expand_as(observed)
     assert torch.allclose(x[unknown], posterior[unknown], atol=1e-4)
     assert torch.equal(x[~unknown], observed[~unknown])
+
+
+def test_clipping_bounds_the_prior_score_not_the_observation_term():
+    """A prior score of 1000 everywhere clipped to c = 1 against the observation term
+    w (y - x) / sigma^2: the chain stops where they cancel, x = y + c sigma^2 / w (with the
+    observation clipped too it would run to the top of the range)."""
+    torch.manual_seed(0)
+    observed = torch.rand(3, 1, 4, 4) * 0.5 + 0.25
+    known = rows_mask((1, 4, 4))
+    sigma, w = 0.1, 0.5
+    x = inpaint(lambda v: torch.full_like(v, 1000.0), observed, known, steps=600,
+                step_size=1e-3, noise_scale=0.0, init="corrupted", value_range=(0.0, 1.0),
+                clip_grad=1.0, observed_std=sigma, observation_weight=w)
+    unknown = ~known.expand_as(observed)
+    assert torch.allclose(x[unknown], observed[unknown] + sigma**2 / w, atol=1e-4)
+
+
+def test_negative_observation_weight_is_refused():
+    observed = torch.rand(1, 1, 4, 4)
+    with pytest.raises(UserError, match="observation_weight"):
+        inpaint(lambda v: v, observed, rows_mask((1, 4, 4)), 1, 0.1, 0.0, observed_std=0.1,
+                observation_weight=-1.0)
 
 
 def test_additive_corruption_uses_its_noise_and_reports_per_image_statistics(digits_ebm_run,

@@ -134,6 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--noise-scale", type=float, help="default: the run's sampler noise")
     s.add_argument("--init", default="interpolate", choices=["interpolate", "corrupted", "noise"],
                    help="where the unknown pixels start")
+    s.add_argument("--observation-weight", type=float, default=1.0,
+                   help="even-rows-additive: weight of the noisy rows' likelihood in the chain's "
+                   "score (1: the posterior; below 1 trusts the model more)")
     s.add_argument("--checkpoint", default="last", help="last, best or a path")
     s.add_argument("--seed", type=int, default=0)
 
@@ -286,6 +289,7 @@ def run(argv: list[str]) -> int:
         numbers = inpaint_run(args.run, n=args.n, split=args.split, corruption=args.corruption,
                               noise_std=args.noise, steps=args.steps, step_size=args.step_size,
                               noise_scale=args.noise_scale, init=args.init,
+                              observation_weight=args.observation_weight,
                               checkpoint=args.checkpoint, seed=args.seed)
         print(json.dumps(numbers, indent=2))
     elif args.verb == "sweep":

@@ -78,7 +78,8 @@ def inpaint_run(run: Path | str, *, n: int = 1000, split: str = "test",
                 corruption: Corruption = "even-rows", noise_std: float | None = None,
                 steps: int = 100,
                 step_size: float | None = None, noise_scale: float | None = None,
-                init: Init = "interpolate", checkpoint: str = "last", seed: int = 0,
+                init: Init = "interpolate", observation_weight: float = 1.0,
+                checkpoint: str = "last", seed: int = 0,
                 batch_size: int = 250, progress: Callable[[int], None] | None = None) -> dict:
     """Corrupt ``n`` images of ``split``, inpaint them under the run's model, and write
     ``RUN/inpaint/{grid.png, inpaint.json}`` plus a report figure; returns the numbers.
@@ -89,7 +90,8 @@ def inpaint_run(run: Path | str, *, n: int = 1000, split: str = "test",
     interpolation), with the whole-image MSE's spread over the images (``*_std``, ``*_min``,
     ``*_max``: the MLP-EBM project's statistics). ``noise_std`` defaults to the corruption's
     (0.3 for ``even-rows-additive``, else 0.5); for an :data:`OBSERVED` corruption the chain
-    samples the posterior given the noisy pixels (see :func:`~genzoo.samplers.inpaint.inpaint`).
+    samples the posterior given the noisy pixels, its observation term weighted by
+    ``observation_weight`` (see :func:`~genzoo.samplers.inpaint.inpaint`).
     """
     if noise_std is None:
         noise_std = DEFAULT_NOISE.get(corruption, 0.5)
@@ -120,13 +122,16 @@ def inpaint_run(run: Path | str, *, n: int = 1000, split: str = "test",
         interpolated.append(neighbour_interpolation(x_c, known).cpu())
         observed_std = noise_std * (vr[1] - vr[0]) if corruption in OBSERVED else None
         restored.append(inpaint(score, x_c, known, steps, a, s, init=init, value_range=vr,
-                                clip_grad=clip, observed_std=observed_std).cpu())
+                                clip_grad=clip, observed_std=observed_std,
+                                observation_weight=observation_weight).cpu())
         if progress:
             progress(min(start + batch_size, len(data)))
     x, x_c, x_i, x_r = (torch.cat(t) for t in (clean, corrupted, interpolated, restored))
     unknown = ~known.cpu()
     numbers = {"n": len(x), "split": split, "corruption": corruption, "noise_std": noise_std,
                "steps": steps, "step_size": a, "noise_scale": s, "init": init}
+    if corruption in OBSERVED:
+        numbers["observation_weight"] = observation_weight
     for name, value in (("model", x_r), ("corrupted", x_c), ("interpolation", x_i)):
         numbers[f"mse_{name}"] = mse(value, x, vr)
         numbers[f"mse_unknown_{name}"] = mse(value, x, vr, unknown)

@@ -4,7 +4,8 @@
 of an EBM, ``d log p / dx`` of a likelihood model). With ``noise_scale = 0`` it is gradient ascent
 on log p of the unknown pixels given the known ones (a MAP-like restoration). When the unknown
 pixels are noisy observations (``observed_std``), the chain runs on the posterior instead, with
-the Gaussian observation term added to the score.
+the Gaussian observation term added to the score (weighted by ``observation_weight``: 1 is the
+posterior, smaller values trust the prior more, a tempered likelihood).
 
 References:
     Du & Mordatch, "Implicit Generation and Modeling with Energy-Based Models", NeurIPS 2019,
@@ -45,7 +46,7 @@ class InpaintConfig:
 def inpaint(grad_log_p: GradFn, observed: Tensor, known: Tensor, steps: int, step_size: float,
             noise_scale: float, *, init: Init = "interpolate",
             value_range: tuple[float, float] = (-1.0, 1.0), clip_grad: float | None = None,
-            observed_std: float | None = None) -> Tensor:
+            observed_std: float | None = None, observation_weight: float = 1.0) -> Tensor:
     """Restore the unknown pixels of ``observed`` (B, C, H, W) by Langevin dynamics.
 
     ``x <- where(known, observed, clamp(x + a * grad log p(x) + s * eta))``: the chain moves the
@@ -60,12 +61,18 @@ def inpaint(grad_log_p: GradFn, observed: Tensor, known: Tensor, steps: int, ste
         init: where unknown pixels start: neighbour interpolation, the corrupted values, or
             uniform noise over ``value_range``.
         value_range: the model's data range (pixels are clamped to it).
-        clip_grad: optional per-pixel gradient clipping (of the whole score).
+        clip_grad: optional per-pixel clipping of the model's score (not of the observation
+            term, which is exact and would otherwise swamp a clipped prior).
         observed_std: the unknown pixels are noisy observations ``observed = x + N(0, std^2)``
             (std in ``value_range`` units): the chain then samples the posterior
-            ``p(x | observed)``, its score ``grad log p(x) + (observed - x) / std^2`` on the
+            ``p(x | observed)``, its score ``grad log p(x) + w (observed - x) / std^2`` on the
             unknown pixels (the clipping of the corruption to the range is not modelled).
+        observation_weight: ``w``, the weight of the observation term (1: the posterior;
+            ``w < 1`` is a tempered likelihood, the same as a larger ``observed_std``; 0: the
+            prior alone, as without ``observed_std``).
     """
+    if observation_weight < 0:
+        raise UserError(f"inpaint: observation_weight must be >= 0, got {observation_weight}")
     known = known.to(observed.device).expand_as(observed)
     low, high = value_range
     if init == "interpolate":
@@ -80,12 +87,15 @@ def inpaint(grad_log_p: GradFn, observed: Tensor, known: Tensor, steps: int, ste
     def keep_known(x: Tensor) -> Tensor:
         return torch.where(known, observed, x)
 
-    score = grad_log_p
-    if observed_std is not None:
-        precision = 1.0 / observed_std**2
+    if observed_std is None:
+        return sgld(grad_log_p, x0, steps, step_size, noise_scale, clip_grad=clip_grad,
+                    clamp=(low, high), project=keep_known)
+    precision = observation_weight / observed_std**2
 
-        def score(x: Tensor) -> Tensor:  # the prior's score plus the observation's
-            return grad_log_p(x) + torch.where(known, 0.0, (observed - x) * precision)
+    def score(x: Tensor) -> Tensor:  # the (clipped) prior's score plus the observation's
+        prior = grad_log_p(x)
+        if clip_grad is not None:
+            prior = prior.clamp(-clip_grad, clip_grad)
+        return prior + torch.where(known, 0.0, (observed - x) * precision)
 
-    return sgld(score, x0, steps, step_size, noise_scale, clip_grad=clip_grad,
-                clamp=(low, high), project=keep_known)
+    return sgld(score, x0, steps, step_size, noise_scale, clamp=(low, high), project=keep_known)
