@@ -13,6 +13,10 @@ Parts (each trains from scratch on this machine's CPU, one training at a time, t
   on the same budget: test accuracy >= 98.5%, judge accuracy of 1000 class-conditional samples
   >= 0.90 (the preset's samples: buffer draws), within 60 CPU-minutes; the judge's numbers of
   80-step chains from uniform noise reported beside them (``from_noise/*``).
+- ``jempp_gmm``: JEM++ with chains from a Gaussian mixture fitted to the data, no buffer
+  (``jempp-mnist-gmm``), against ``jempp-mnist`` (class-Gaussian starts and a buffer), both
+  trained for ``GMM_EPOCHS`` epochs in the same run: test accuracy, judge accuracy of 1000
+  class-conditional samples, seconds per epoch (no target: a measurement).
 
 Minutes are the training loop's wall clock on this machine (2 cores, 2 threads); the
 ``train_cpu_minutes`` checks are that wall clock too (a 2-core budget).
@@ -29,14 +33,15 @@ from pathlib import Path
 
 import torch
 
-from genzoo.analyze.evaluate import draw_samples, judge_samples
+from genzoo.analyze.evaluate import draw_samples, evaluate_run, judge_samples
 from genzoo.labs.jem import compare_jem
-from genzoo.labs.variants import last_train_record
-from genzoo.runs import load, load_data, read_run_config
+from genzoo.labs.variants import last_train_record, seconds_per_epoch
+from genzoo.runs import load, load_data, read_run_config, train
 
 from common import check, run_parts
 
-PARTS = ("mnist", "fashion", "mnist_spec")
+PARTS = ("mnist", "fashion", "mnist_spec", "jempp_gmm")
+GMM_EPOCHS = 5  # jempp_gmm: each of the two runs' budget
 
 
 RESUME = False  # --resume: keep the finished runs already in --runs-dir
@@ -89,6 +94,26 @@ def part_mnist_spec(runs: Path) -> tuple[list[dict], dict]:
              check("jem-mnist-spec.judge_accuracy", jem["judge/accuracy"], ">=", 0.90),
              check("jem-mnist-spec.train_cpu_minutes", jem["train_wall_minutes"], "<=", 60)],
             r)
+
+
+def part_jempp_gmm(runs: Path) -> tuple[list[dict], dict]:
+    """``jempp-mnist-gmm`` against ``jempp-mnist`` on the same budget (no acceptance target)."""
+    results = {}
+    for preset in ("jempp-mnist", "jempp-mnist-gmm"):
+        name = f"{preset}-{GMM_EPOCHS}ep"
+        run = train(preset, [f"train.epochs={GMM_EPOCHS}"], runs_dir=runs, name=name,
+                    resume=RESUME, quiet=True,
+                    command=f"genzoo train {preset} train.epochs={GMM_EPOCHS}")
+        numbers = evaluate_run(run, num_samples=1000, figures=False)
+        results[preset] = {"run": str(run), "test/acc": numbers["test/acc"],
+                           "judge/accuracy": numbers["judge/accuracy"],
+                           "seconds_per_epoch": seconds_per_epoch(run),
+                           "train_wall_minutes": last_train_record(run)["time"] / 60}
+    gmm, base = results["jempp-mnist-gmm"], results["jempp-mnist"]
+    results["gmm_minus_jempp"] = {k: gmm[k] - base[k] for k in ("test/acc", "judge/accuracy")}
+    results["gmm_seconds_per_epoch_over_jempp"] = (gmm["seconds_per_epoch"]
+                                                   / base["seconds_per_epoch"])
+    return [], results
 
 
 def main() -> None:

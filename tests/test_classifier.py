@@ -208,6 +208,12 @@ def test_noise_augmentation_has_the_configured_std():
     assert noise.mean().abs().item() < 0.01
     quiet, _ = _digits_classifier("model.noise_sigma=0")
     assert torch.equal(quiet.augment(x), x)
+    clamped, _ = _digits_classifier("model.noise_sigma=0.1", "model.noise_clamp=true")
+    torch.manual_seed(0)
+    y = clamped.augment(x)
+    low, high = clamped.data_range
+    assert low <= y.min() and y.max() <= high  # the noise without the pixels it pushes out
+    assert torch.allclose(y, (x + noise).clamp(low, high), atol=1e-6)
     batch = method.prepare(data.x[:64], data.y[:64])
     method.eval()
     assert method.loss(batch).loss.item() == method.loss(batch).loss.item()  # no noise in eval

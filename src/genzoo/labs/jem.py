@@ -60,8 +60,8 @@ JEMPP = ["model.start=class-gaussian", "model.sampler.steps=7", "model.sampler.n
 VARIANTS = ("classifier", "jem", "jem++")
 #: the variants ``--from RUN`` adds: JEM and JEM++ whose weights start from a classifier run
 FINETUNED = {"jem-ft": "jem", "jem++-ft": "jem++"}
-CLASSIFIER_KEYS = ("net", "noise_sigma", "label_smoothing", "augment", "crop_padding",
-                   "pixel_range")
+CLASSIFIER_KEYS = ("net", "noise_sigma", "noise_clamp", "label_smoothing", "augment",
+                   "crop_padding", "pixel_range")
 
 
 def variant_config(preset: str, overrides: Sequence[str], variant: str,

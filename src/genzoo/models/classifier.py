@@ -43,6 +43,10 @@ class ClassifierConfig:
 
     net: NetConfig = param(default_factory=SmallCNNConfig, help="backbone (genzoo list nets)")
     noise_sigma: float = param(0.03, "std of the Gaussian noise added to training inputs", ge=0)
+    noise_clamp: bool = param(False, "clamp the noisy training inputs to pixel_range. For JEM, "
+                              "whose chains are clamped there: unclamped noise leaves data "
+                              "pixels outside the range that no sample can have, a cue that "
+                              "tells data from samples without looking at the digit")
     label_smoothing: float = param(0.0, "cross-entropy label smoothing", ge=0, lt=1)
     augment: Literal["none", "crop", "crop-flip"] = param(
         "none", "training augmentation: random translations, and left-right flips")
@@ -87,13 +91,16 @@ class Classifier(Method):
         return self.net.features(x)
 
     def augment(self, x: Tensor) -> Tensor:
-        """The training input: augmentation, then Gaussian noise of std ``noise_sigma``."""
+        """The training input: augmentation, then Gaussian noise of std ``noise_sigma``
+        (clamped to ``data_range`` with ``noise_clamp``)."""
         if self.cfg.augment != "none":
             x = random_crop(x, self.cfg.crop_padding, fill=self.data_range[0])
         if self.cfg.augment == "crop-flip":
             x = random_flip(x)
         if self.cfg.noise_sigma > 0:
             x = x + self.cfg.noise_sigma * torch.randn_like(x)
+            if self.cfg.noise_clamp:
+                x = x.clamp(*self.data_range)
         return x
 
     def loss(self, batch: Batch) -> LossOutput:
