@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from genzoo.analyze.jem_questions import QUESTIONS
+from genzoo.analyze.jem_questions import QUESTIONS, epoch_means
 from genzoo.cli import main
 from genzoo.data.transforms import to_float
 from genzoo.io import read_metrics
@@ -38,10 +38,29 @@ def test_per_epoch_logging_writes_one_line_per_epoch_with_the_epochs_mean(spec_r
     assert [r["epoch"] for r in train] == [1.0, 2.0]  # 256 items / 64: 4 steps per epoch
     assert [r["step"] for r in train] == [4, 8]
     numbers = _analyze(spec_run, "epoch-losses")
-    assert numbers["epoch-losses/first_epoch_loss"] == train[0]["loss"]
-    assert numbers["epoch-losses/last_epoch_loss"] == train[1]["loss"]
+    assert numbers["epoch-losses/first_epoch_loss"] == pytest.approx(train[0]["loss"])
+    assert numbers["epoch-losses/last_epoch_loss"] == pytest.approx(train[1]["loss"])
     assert numbers["epoch-losses/epochs"] == 2.0
     assert (spec_run / "figures" / "epoch-losses.png").is_file()
+
+
+def test_step_logging_gives_each_epochs_step_weighted_mean_and_drops_rolled_back_lines():
+    """10 steps per epoch, lines every 4 steps: epoch 1 = steps 1-8 (lines at 4, 8), epoch 2 =
+    the line at 12 (which ends in it) plus 16 and 20; the guard restarted at step 16 from step
+    12, so the first line at 16 is dropped; the last, partial epoch has its fraction as
+    epoch."""
+    log = [(4, 1.0), (8, 3.0), (12, 5.0), (16, 100.0), (16, 7.0), (20, 9.0), (22, 11.0)]
+    records = [{"split": "train", "step": st, "epoch": st / 10, "loss": v, "acc": v / 100}
+               for st, v in log]
+    del records[3]["acc"]  # keys missing from a rolled-back line do not matter
+    records.insert(4, {"step": 16, "event": "restart", "resumed_from": 12, "restarts": 1})
+    epochs = epoch_means(records, ["loss", "acc"])
+    assert [r["epoch"] for r in epochs] == [1.0, 2.0, 2.2]
+    assert [r["step"] for r in epochs] == [8, 20, 22]
+    assert epochs[0]["loss"] == pytest.approx((4 * 1 + 4 * 3) / 8)
+    assert epochs[1]["loss"] == pytest.approx((4 * 5 + 4 * 7 + 4 * 9) / 12)
+    assert epochs[2]["loss"] == pytest.approx(11.0)
+    assert epochs[1]["acc"] == pytest.approx(epochs[1]["loss"] / 100)
 
 
 def test_energy_grid_prints_the_energies_of_a_real_a_noise_and_a_grey_image(spec_run):

@@ -124,10 +124,12 @@ def test_unconditional_chains_are_stored_under_the_predicted_class():
 
 
 def _spec_jem(*overrides: str):
-    """A digits JEM of the JEM project's step (jem-mnist-spec: labelled chains, [0, 1] pixels),
-    without SGLD noise."""
-    jem, data = digits_jem("model.sampler.noise_scale=0", *overrides, preset="jem-mnist-spec")
-    assert jem.cfg.px_chains == "labelled" and jem.cfg.energy_l2 == 0
+    """A digits JEM of the JEM project's step (jem-mnist-spec: labelled chains, [0, 1] pixels,
+    less the stabilizers the CPU twin adds: no energy penalty, no p_new decay), without SGLD
+    noise."""
+    jem, data = digits_jem("model.sampler.noise_scale=0", "model.energy_l2=0",
+                           "model.p_new_decay=0", *overrides, preset="jem-mnist-spec")
+    assert jem.cfg.px_chains == "labelled" and jem.data_range == (0.0, 1.0)
     return jem, data
 
 

@@ -9,8 +9,8 @@
                   (any Langevin run: JEM, JEM++, the EBMs)
 ``top-generated`` class-conditional chains from uniform noise, ranked: the 16 of lowest
                   E(x, y) for every class, and the 16 of lowest E(x) among all of them
-``epoch-losses``  the training loss (and accuracy) per epoch from the run's log, with the first
-                  and last epoch's numbers (``train.log_every: epoch`` logs exactly these)
+``epoch-losses``  the training loss (and accuracy) per epoch from the run's log (the mean over
+                  each epoch's steps), with the first and last epoch's numbers
 ================= ===========================================================================
 
 ``genzoo analyze RUN energy-grid buffer-draws --p-new 0.5`` writes the figures into
@@ -128,23 +128,62 @@ def analyse_top_generated(model, out: Path, n: int, steps: int) -> tuple[dict, d
              "top16_mean_energy": float(e_xy[torch.cat(rows)].mean())})
 
 
+def surviving(records: list[dict]) -> list[dict]:
+    """The training lines of the trajectory that survived: a guard restart (a log record with
+    ``event: restart``) resumes from an earlier step (``resumed_from``), and the lines after
+    that step written before the restart are dropped."""
+    kept: list[dict] = []
+    for r in records:
+        if r.get("event") == "restart":
+            kept = [k for k in kept if k["step"] <= r["resumed_from"]]
+        elif r.get("split") == "train":
+            kept.append(r)
+    return kept
+
+
+def epoch_means(records: list[dict], keys: Sequence[str]) -> list[dict]:
+    """From a run's log records (training lines and restart events, :func:`surviving`), one
+    record per epoch (``epoch`` 1, 2, ...; the last may be partial, its ``epoch`` then
+    the fraction reached): each key's mean over that epoch's steps. Each log line is the mean
+    over the steps since the previous line, so lines weigh by the steps they cover, and a
+    line counts in the epoch it ends in (exact when ``train.log_every`` divides the epoch, or
+    is ``epoch``: then each line is one epoch)."""
+    groups: dict[int, list[tuple[int, dict]]] = {}
+    previous = 0
+    for r in surviving(records):
+        index = max(1, math.ceil(float(r["epoch"]) - 1e-9))
+        groups.setdefault(index, []).append((r["step"] - previous, r))
+        previous = r["step"]
+    records = []
+    last = max(groups)
+    for index, lines in sorted(groups.items()):
+        weight = sum(w for w, _ in lines)
+        end = lines[-1][1]
+        record = {"epoch": float(index if index < last else min(index, end["epoch"])),
+                  "step": end["step"]}
+        for key in keys:
+            if all(key in r for _, r in lines):
+                record[key] = sum(w * float(r[key]) for w, r in lines) / weight
+        records.append(record)
+    return records
+
+
 def analyse_epoch_losses(run_dir: Path, out: Path) -> tuple[dict, dict]:
-    """Per-epoch training numbers from the log: the lines at whole epochs."""
-    train = [r for r in read_metrics(run_dir) if r.get("split") == "train" and "loss" in r]
-    # the lines at whole epochs; a run that never ended an epoch: all its lines
-    epochs = [r for r in train if float(r.get("epoch", 0)).is_integer()] or train
-    if not epochs:
+    """Per-epoch training numbers from the log (:func:`epoch_means`)."""
+    log = [r for r in read_metrics(run_dir) if r.get("event") == "restart"
+           or (r.get("split") == "train" and "loss" in r and "epoch" in r)]
+    kept = surviving(log)
+    if not kept:
         return {}, {}
-    keys = [k for k in ("loss", "ce", "acc") if k in epochs[0]]
+    keys = [k for k in ("loss", "ce", "acc") if k in kept[-1]]
+    epochs = epoch_means(log, keys)
     plot_curves({run_dir.name: epochs}, out / "epoch-losses.png", keys=keys, x="epoch")
     numbers = {"epochs": float(epochs[-1]["epoch"]),
-               "first_epoch_loss": float(epochs[0]["loss"]),
-               "last_epoch_loss": float(epochs[-1]["loss"])}
-    if "acc" in epochs[0]:
-        numbers.update(first_epoch_acc=float(epochs[0]["acc"]),
-                       last_epoch_acc=float(epochs[-1]["acc"]))
-    return ({"epoch-losses.png": "training numbers per epoch (each the mean over its epoch "
-                                 "when train.log_every is epoch)"}, numbers)
+               "first_epoch_loss": epochs[0]["loss"], "last_epoch_loss": epochs[-1]["loss"]}
+    if "acc" in epochs[0] and "acc" in epochs[-1]:
+        numbers.update(first_epoch_acc=epochs[0]["acc"], last_epoch_acc=epochs[-1]["acc"])
+    return ({"epoch-losses.png": "training numbers per epoch: the mean over each epoch's "
+                                 "steps"}, numbers)
 
 
 def analyze_questions(run: Path | str, what: Sequence[str], *, n: int = 100, steps: int = 100,
