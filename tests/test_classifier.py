@@ -208,7 +208,7 @@ def test_noise_augmentation_has_the_configured_std():
     assert noise.mean().abs().item() < 0.01
     quiet, _ = _digits_classifier("model.noise_sigma=0")
     assert torch.equal(quiet.augment(x), x)
-    clamped, _ = _digits_classifier("model.noise_sigma=0.1", "model.noise_clamp=true")
+    clamped, _ = _digits_classifier("model.noise_sigma=0.1", "model.clamp_noisy=true")
     torch.manual_seed(0)
     y = clamped.augment(x)
     low, high = clamped.data_range

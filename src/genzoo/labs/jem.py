@@ -60,7 +60,7 @@ JEMPP = ["model.start=class-gaussian", "model.sampler.steps=7", "model.sampler.n
 VARIANTS = ("classifier", "jem", "jem++")
 #: the variants ``--from RUN`` adds: JEM and JEM++ whose weights start from a classifier run
 FINETUNED = {"jem-ft": "jem", "jem++-ft": "jem++"}
-CLASSIFIER_KEYS = ("net", "noise_sigma", "noise_clamp", "label_smoothing", "augment",
+CLASSIFIER_KEYS = ("net", "noise_sigma", "clamp_noisy", "label_smoothing", "augment",
                    "crop_padding", "pixel_range")
 
 

@@ -43,7 +43,7 @@ class ClassifierConfig:
 
     net: NetConfig = param(default_factory=SmallCNNConfig, help="backbone (genzoo list nets)")
     noise_sigma: float = param(0.03, "std of the Gaussian noise added to training inputs", ge=0)
-    noise_clamp: bool = param(False, "clamp the noisy training inputs to pixel_range. For JEM, "
+    clamp_noisy: bool = param(False, "clamp the noisy training inputs to pixel_range. For JEM, "
                               "whose chains are clamped there: unclamped noise leaves data "
                               "pixels outside the range that no sample can have, a cue that "
                               "tells data from samples without looking at the digit")
@@ -92,14 +92,14 @@ class Classifier(Method):
 
     def augment(self, x: Tensor) -> Tensor:
         """The training input: augmentation, then Gaussian noise of std ``noise_sigma``
-        (clamped to ``data_range`` with ``noise_clamp``)."""
+        (clamped to ``data_range`` with ``clamp_noisy``)."""
         if self.cfg.augment != "none":
             x = random_crop(x, self.cfg.crop_padding, fill=self.data_range[0])
         if self.cfg.augment == "crop-flip":
             x = random_flip(x)
         if self.cfg.noise_sigma > 0:
             x = x + self.cfg.noise_sigma * torch.randn_like(x)
-            if self.cfg.noise_clamp:
+            if self.cfg.clamp_noisy:
                 x = x.clamp(*self.data_range)
         return x
 
