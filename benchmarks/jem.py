@@ -94,6 +94,19 @@ def _from_noise(run: Path) -> dict:
     return {f"from_noise/{k}": v for k, v in noise.items()}
 
 
+def _train_judged(preset: str, overrides: list[str], runs_dir: Path, name: str) -> dict:
+    """Train one run (with --resume: continue the one in ``runs_dir/name``), then its test
+    accuracy, the judge's accuracy of 1000 class-conditional samples, seconds per epoch and
+    training minutes."""
+    run = train(preset, overrides, runs_dir=runs_dir, name=name, resume=RESUME, quiet=True,
+                command=" ".join(["genzoo train", preset, *overrides]))
+    numbers = evaluate_run(run, num_samples=1000, figures=False)
+    return {"run": str(run), "test/acc": numbers["test/acc"],
+            "judge/accuracy": numbers["judge/accuracy"],
+            "seconds_per_epoch": seconds_per_epoch(run),
+            "train_wall_minutes": last_train_record(run)["time"] / 60}
+
+
 def part_mnist_spec(runs: Path) -> tuple[list[dict], dict]:
     """The JEM project's step on MNIST (``jem-mnist-spec``) beside its classifier (same
     budget), and the same JEM fine-tuned from that classifier (``jem-ft``, the project's
@@ -104,17 +117,12 @@ def part_mnist_spec(runs: Path) -> tuple[list[dict], dict]:
     jem = r["jem"]
     jem.update(_from_noise(out / jem["run"]))
     classifier = out / r["classifier"]["run"]
-    overrides = [*FINETUNE, f"train.init_from={classifier}"]
-    ft = train("jem-mnist-spec", overrides, runs_dir=out / "runs", name="jem-ft",
-               resume=RESUME, quiet=True,
-               command=" ".join(["genzoo train jem-mnist-spec", *overrides]))
-    numbers = evaluate_run(ft, num_samples=1000, figures=False)
-    minutes = last_train_record(ft)["time"] / 60
-    r["jem-ft"] = {"run": str(ft), "test/acc": numbers["test/acc"],
-                   "judge/accuracy": numbers["judge/accuracy"], "train_wall_minutes": minutes,
-                   "with_classifier_minutes": minutes + r["classifier"]["train_wall_minutes"],
-                   **_from_noise(ft)}
-    ft = r["jem-ft"]
+    ft = _train_judged("jem-mnist-spec", [*FINETUNE, f"train.init_from={classifier}"],
+                       out / "runs", "jem-ft")
+    ft["with_classifier_minutes"] = (ft["train_wall_minutes"]
+                                     + r["classifier"]["train_wall_minutes"])
+    ft.update(_from_noise(Path(ft["run"])))
+    r["jem-ft"] = ft
     return ([check("jem-mnist-spec.test_accuracy", jem["test/acc"], ">=", 0.985),
              check("jem-mnist-spec.judge_accuracy", jem["judge/accuracy"], ">=", 0.90),
              check("jem-mnist-spec.train_cpu_minutes", jem["train_wall_minutes"], "<=", 60),
@@ -127,17 +135,9 @@ def part_mnist_spec(runs: Path) -> tuple[list[dict], dict]:
 
 def part_jempp_gmm(runs: Path) -> tuple[list[dict], dict]:
     """``jempp-mnist-gmm`` against ``jempp-mnist`` on the same budget (no acceptance target)."""
-    results = {}
-    for preset in ("jempp-mnist", "jempp-mnist-gmm"):
-        name = f"{preset}-{GMM_EPOCHS}ep"
-        run = train(preset, [f"train.epochs={GMM_EPOCHS}"], runs_dir=runs, name=name,
-                    resume=RESUME, quiet=True,
-                    command=f"genzoo train {preset} train.epochs={GMM_EPOCHS}")
-        numbers = evaluate_run(run, num_samples=1000, figures=False)
-        results[preset] = {"run": str(run), "test/acc": numbers["test/acc"],
-                           "judge/accuracy": numbers["judge/accuracy"],
-                           "seconds_per_epoch": seconds_per_epoch(run),
-                           "train_wall_minutes": last_train_record(run)["time"] / 60}
+    results = {preset: _train_judged(preset, [f"train.epochs={GMM_EPOCHS}"], runs,
+                                     f"{preset}-{GMM_EPOCHS}ep")
+               for preset in ("jempp-mnist", "jempp-mnist-gmm")}
     gmm, base = results["jempp-mnist-gmm"], results["jempp-mnist"]
     results["gmm_minus_jempp"] = {k: gmm[k] - base[k] for k in ("test/acc", "judge/accuracy")}
     results["gmm_seconds_per_epoch_over_jempp"] = (gmm["seconds_per_epoch"]

@@ -113,6 +113,7 @@ def inpaint_run(run: Path | str, *, n: int = 1000, split: str = "test",
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     score = model_score(method)
+    observed_std = noise_std * (vr[1] - vr[0]) if corruption in OBSERVED else None
     clean, corrupted, interpolated, restored = [], [], [], []
     for start in range(0, len(data), batch_size):
         x = to_float(data.x[start:start + batch_size], data.info.value_range, vr).to(method.device)
@@ -120,7 +121,6 @@ def inpaint_run(run: Path | str, *, n: int = 1000, split: str = "test",
         clean.append(x.cpu())
         corrupted.append(x_c.cpu())
         interpolated.append(neighbour_interpolation(x_c, known).cpu())
-        observed_std = noise_std * (vr[1] - vr[0]) if corruption in OBSERVED else None
         restored.append(inpaint(score, x_c, known, steps, a, s, init=init, value_range=vr,
                                 clip_grad=clip, observed_std=observed_std,
                                 observation_weight=observation_weight).cpu())

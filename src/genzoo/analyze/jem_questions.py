@@ -154,6 +154,8 @@ def epoch_means(records: list[dict], keys: Sequence[str]) -> list[dict]:
         index = max(1, math.ceil(float(r["epoch"]) - 1e-9))
         groups.setdefault(index, []).append((r["step"] - previous, r))
         previous = r["step"]
+    if not groups:
+        return []
     records = []
     last = max(groups)
     for index, lines in sorted(groups.items()):
@@ -172,11 +174,10 @@ def analyse_epoch_losses(run_dir: Path, out: Path) -> tuple[dict, dict]:
     """Per-epoch training numbers from the log (:func:`epoch_means`)."""
     log = [r for r in read_metrics(run_dir) if r.get("event") == "restart"
            or (r.get("split") == "train" and "loss" in r and "epoch" in r)]
-    kept = surviving(log)
-    if not kept:
+    epochs = epoch_means(log, ("loss", "ce", "acc"))
+    if not epochs:
         return {}, {}
-    keys = [k for k in ("loss", "ce", "acc") if k in kept[-1]]
-    epochs = epoch_means(log, keys)
+    keys = [k for k in ("loss", "ce", "acc") if k in epochs[-1]]
     plot_curves({run_dir.name: epochs}, out / "epoch-losses.png", keys=keys, x="epoch")
     numbers = {"epochs": float(epochs[-1]["epoch"]),
                "first_epoch_loss": epochs[0]["loss"], "last_epoch_loss": epochs[-1]["loss"]}

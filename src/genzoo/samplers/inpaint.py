@@ -87,15 +87,14 @@ def inpaint(grad_log_p: GradFn, observed: Tensor, known: Tensor, steps: int, ste
     def keep_known(x: Tensor) -> Tensor:
         return torch.where(known, observed, x)
 
-    if observed_std is None:
-        return sgld(grad_log_p, x0, steps, step_size, noise_scale, clip_grad=clip_grad,
-                    clamp=(low, high), project=keep_known)
-    precision = observation_weight / observed_std**2
+    precision = None if observed_std is None else observation_weight / observed_std**2
 
-    def score(x: Tensor) -> Tensor:  # the (clipped) prior's score plus the observation's
-        prior = grad_log_p(x)
+    def score(x: Tensor) -> Tensor:  # the (clipped) model's score, plus the observation's
+        g = grad_log_p(x)
         if clip_grad is not None:
-            prior = prior.clamp(-clip_grad, clip_grad)
-        return prior + torch.where(known, 0.0, (observed - x) * precision)
+            g = g.clamp(-clip_grad, clip_grad)
+        if precision is not None:
+            g = g + torch.where(known, 0.0, (observed - x) * precision)
+        return g
 
     return sgld(score, x0, steps, step_size, noise_scale, clamp=(low, high), project=keep_known)
