@@ -12,6 +12,8 @@ import json
 import operator
 from pathlib import Path
 
+from common import isa
+
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 PERF_START, PERF_END = "<!-- perf:start -->", "<!-- perf:end -->"
@@ -24,9 +26,12 @@ def rows() -> list[str]:
            "|---|---|---|---|---|---|---|"]
     for path in sorted((ROOT / "benchmarks" / "results").glob("*.json")):
         result = json.loads(path.read_text())
-        machine = result.get("machine", {})
-        where = machine.get("gpu") or f"{machine.get('cores', '?')} CPU cores"
         for check in result.get("checks", []):
+            # the check's own machine where recorded (a file merges parts from several CPUs)
+            # (the file's own machine is the last part's: it says nothing of older checks' ISA)
+            machine = check.get("machine", result.get("machine", {}))
+            where = machine.get("gpu") or (f"{machine.get('cores', '?')} CPU cores, "
+                                           f"{isa(check.get('machine', {}))}")
             ok = OPS[check["op"]](check["value"], check["target"])
             out.append(f"| {result['benchmark']} | {check['name']} | {check['value']:.4g} | "
                        f"{check['op']} {check['target']:g} | {'yes' if ok else '**no**'} | "
